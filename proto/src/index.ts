@@ -1,0 +1,49 @@
+// The jobber.v1 API for grpc-js: the generated messages plus a grpc-js service
+// definition derived from the generated descriptor, so that no message or
+// method is described twice.
+import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
+import { JobService } from "../gen/jobber/v1/jobber_pb";
+
+export * from "../gen/jobber/v1/jobber_pb";
+
+type Methods = typeof JobService extends GenService<infer M> ? M : never;
+
+/** The grpc-js definition of one method of `JobService`, typed by its messages. */
+export type JobServiceMethod<K extends keyof Methods> = MethodDefinition<
+  MessageShape<Methods[K]["input"]>,
+  MessageShape<Methods[K]["output"]>
+>;
+
+export type JobServiceDefinition = { [K in keyof Methods]: JobServiceMethod<K> };
+
+function serializer<Desc extends DescMessage>(schema: Desc) {
+  return {
+    serialize: (message: MessageShape<Desc>) => Buffer.from(toBinary(schema, message)),
+    deserialize: (bytes: Uint8Array) => fromBinary(schema, bytes),
+  };
+}
+
+function toGrpcDefinition<M extends GenServiceMethods>(service: GenService<M>) {
+  const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
+  for (const method of service.methods) {
+    const input = serializer(method.input);
+    const output = serializer(method.output);
+    definition[method.localName] = {
+      path: `/${service.typeName}/${method.name}`,
+      originalName: method.name,
+      requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+      responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+      requestSerialize: input.serialize as (value: unknown) => Buffer,
+      requestDeserialize: input.deserialize,
+      responseSerialize: output.serialize as (value: unknown) => Buffer,
+      responseDeserialize: output.deserialize,
+    };
+  }
+  return definition;
+}
+
+/** `jobber.v1.JobService` for `Server#addService` and `makeGenericClientConstructor`. */
+export const jobServiceDefinition = toGrpcDefinition(JobService) as unknown as JobServiceDefinition &
+  ServiceDefinition;
