@@ -1,0 +1,8 @@
+// The public surface of the job library: what the daemon needs, nothing more.
+export type { Certificate } from "./certificate";
+export { joinCommandLine, splitCommandLine } from "./command-line";
+export { CertificateError, type ErrorCode, JobError, SetupError } from "./errors";
+export { describeStatus, type Job, type JobInfo } from "./job";
+export { type Jobber, type JobberOptions, type JobberStats, openJobber } from "./jobber";
+export { DEFAULT_LIMITS, type Limits, type ResolvedLimits } from "./limits";
+export type { JobState, JobStatus } from "./status";

@@ -1,0 +1,253 @@
+// The library's runtime: one per state directory. It owns the store, the id
+// allocator, the cgroup driver and the supervisor of running jobs.
+import { closeSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { join } from "node:path";
+import { blockDevicesOf, type CgroupDriver, detectCgroups } from "./cgroup";
+import { Certificate, pemToDer, type TenantHost } from "./certificate";
+import { joinCommandLine } from "./command-line";
+import { CertificateError, errnoCode, JobError } from "./errors";
+import { IdAllocator } from "./ids";
+import { Job, type JobHost } from "./job";
+import { launch, openPidfd } from "./launch/launch";
+import { DEFAULT_LIMITS, type Limits, type ResolvedLimits, resolveLimits } from "./limits";
+import { ensurePrivateDir } from "./private-dir";
+import { checkArgv, JOB_PATH, resolveProgram } from "./resolve";
+import type { JobStatus } from "./status";
+import { type JobRecord, JobStore } from "./store";
+import { Supervisor } from "./supervisor";
+import { openWatcherCount } from "./watch";
+
+export interface JobberOptions {
+  /** The daemon's home: `pool/` holds the client certificates. Hidden from jobs. */
+  home: string;
+  /** Where jobs live. Hidden from jobs. */
+  stateDir: string;
+  /** The cgroup filesystem; "/sys/fs/cgroup" unless testing. */
+  cgroupRoot?: string;
+  /** The cgroup under which each job gets its own; "jobber". */
+  cgroupParent?: string;
+  /** The user jobs run as; "nobody" where it exists, else root. */
+  runAs?: { uid: number; gid: number };
+  defaultLimits?: ResolvedLimits;
+  /** Time between SIGTERM and SIGKILL when a job is stopped; 5 s. */
+  stopGraceMs?: number;
+  /** Problems that are not any caller's fault (a cgroup that would not go away). */
+  warn?: (message: string) => void;
+}
+
+export interface JobberStats {
+  runningJobs: number;
+  /** File watchers held for jobs and their followers. */
+  watchers: number;
+  /** Job cgroups that exist on the host. */
+  cgroups: string[];
+}
+
+/** The unprivileged user jobs run as by default: nobody, where the host has one. */
+function defaultRunAs(): { uid: number; gid: number } {
+  try {
+    for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
+      const [name, , uid, gid] = line.split(":");
+      if (name === "nobody") return { uid: Number(uid), gid: Number(gid) };
+    }
+  } catch {
+    // No passwd file: only root exists.
+  }
+  return { uid: 0, gid: 0 };
+}
+
+export class Jobber implements JobHost, TenantHost {
+  readonly stopGraceMs: number;
+  private readonly store: JobStore;
+  private readonly ids: IdAllocator;
+  private readonly cgroups: CgroupDriver;
+  private readonly supervisor: Supervisor;
+  private readonly runAs: { uid: number; gid: number };
+  private readonly defaultLimits: ResolvedLimits;
+  private readonly maskedPaths: string[];
+  private readonly cgroupParent: string;
+
+  constructor(private readonly options: JobberOptions) {
+    ensurePrivateDir(options.home, "home directory");
+    this.store = new JobStore(options.stateDir);
+    this.ids = new IdAllocator(this.store);
+    this.cgroupParent = options.cgroupParent ?? "jobber";
+    const ioDevices = blockDevicesOf([options.stateDir, "/"]);
+    this.cgroups = detectCgroups(options.cgroupRoot ?? "/sys/fs/cgroup", this.cgroupParent, ioDevices);
+    this.supervisor = new Supervisor(this.store, options.warn ?? (() => {}));
+    this.runAs = options.runAs ?? defaultRunAs();
+    this.defaultLimits = options.defaultLimits ?? DEFAULT_LIMITS;
+    this.stopGraceMs = options.stopGraceMs ?? 5000;
+    this.maskedPaths = [realpathSync(options.home), realpathSync(options.stateDir)];
+    this.adoptRunningJobs();
+  }
+
+  get cgroupLayout(): CgroupDriver["layout"] {
+    return this.cgroups.layout;
+  }
+
+  // ── certificates ──────────────────────────────────────────────────────
+
+  /** The certificates in `<home>/pool/`; none when it does not exist. */
+  async getClientCertificates(): Promise<Certificate[]> {
+    const pool = join(this.options.home, "pool");
+    let names: string[];
+    try {
+      names = readdirSync(pool).filter((name) => name.endsWith(".crt") || name.endsWith(".pem"));
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT") return [];
+      throw new CertificateError("INTERNAL", `cannot read the client pool ${pool}: ${errnoCode(error) ?? error}`);
+    }
+    return names.map((name) => {
+      const path = join(pool, name);
+      let pem: string;
+      try {
+        pem = readFileSync(path, "utf8");
+      } catch (error) {
+        throw new CertificateError("INTERNAL", `cannot read ${path}: ${errnoCode(error) ?? error}`);
+      }
+      return new Certificate(this, pemToDer(pem));
+    });
+  }
+
+  /** A tenant from a PEM certificate. */
+  newCertificate(pem: string | Uint8Array): Certificate {
+    return new Certificate(this, pemToDer(typeof pem === "string" ? pem : Buffer.from(pem).toString("utf8")));
+  }
+
+  /** A tenant from the DER bytes a TLS peer presented. */
+  certificateFromDer(der: Uint8Array): Certificate {
+    return new Certificate(this, Buffer.from(der));
+  }
+
+  // ── TenantHost ────────────────────────────────────────────────────────
+
+  jobIds(tenant: string): number[] {
+    return this.store.ids(tenant);
+  }
+
+  job(tenant: string, id: number): Job | undefined {
+    const record = this.store.read(tenant, id);
+    return record && new Job(this, record, true);
+  }
+
+  nextJobId(): number {
+    return this.ids.next();
+  }
+
+  newJob(tenant: string, argv: string[], limits: Limits): Job {
+    checkArgv(argv);
+    const program = resolveProgram(argv[0] as string);
+    const resolved = resolveLimits(limits, this.defaultLimits);
+    const record: JobRecord = {
+      id: this.nextJobId(),
+      tenant,
+      argv: [...argv],
+      command: joinCommandLine(argv),
+      program,
+      createdAt: new Date().toISOString(),
+      limits: resolved,
+    };
+    return new Job(this, record, false);
+  }
+
+  // ── JobHost ───────────────────────────────────────────────────────────
+
+  async launch(record: JobRecord): Promise<void> {
+    this.store.create(record);
+    const { tenant, id } = record;
+    let cgroup: ReturnType<CgroupDriver["create"]> | undefined;
+    const fds: number[] = [];
+    try {
+      cgroup = this.cgroups.create(String(id), record.limits);
+      const { logFd, jobDirFd } = this.store.openForLaunch(tenant, id);
+      fds.push(logFd, jobDirFd);
+      const { cgroupFd, v1ProcsFds } = cgroup.openForLaunch();
+      fds.push(cgroupFd, ...v1ProcsFds);
+      const { pid, pidfd } = launch({
+        cgroupFd,
+        cgroupV1ProcsFds: v1ProcsFds,
+        logFd,
+        jobDirFd,
+        argv: [record.program, ...record.argv.slice(1)],
+        env: [`PATH=${JOB_PATH}`, "HOME=/", `JOBBER_JOB_ID=${id}`],
+        maskedPaths: this.maskedPaths,
+        cwd: "/",
+        hostname: `job-${id}`,
+        uid: this.runAs.uid,
+        gid: this.runAs.gid,
+      });
+      this.store.writePid(tenant, id, pid);
+      this.supervisor.track(record, cgroup, pidfd);
+    } catch (error) {
+      await cgroup?.remove().catch(() => {});
+      const reason = `launch failed: ${error instanceof Error ? error.message : error}`;
+      this.store.writeFinalStatus(tenant, id, { state: "failed", reason, finishedAt: new Date().toISOString() });
+      throw new JobError("INTERNAL", `cannot start job ${id}: ${reason}`, { cause: error });
+    } finally {
+      for (const fd of fds) closeSync(fd);
+    }
+  }
+
+  live(id: number) {
+    return this.supervisor.get(id);
+  }
+
+  finalStatus(record: JobRecord): JobStatus | undefined {
+    return this.store.readFinalStatus(record.tenant, record.id);
+  }
+
+  logPath(record: JobRecord): string {
+    return this.store.logPath(record.tenant, record.id);
+  }
+
+  // ── lifecycle ─────────────────────────────────────────────────────────
+
+  stats(): JobberStats {
+    return { runningJobs: this.supervisor.size, watchers: openWatcherCount(), cgroups: this.cgroups.list() };
+  }
+
+  /** Lets go of every job and watcher. Jobs keep running; the next Jobber on this state directory adopts them. */
+  close(): void {
+    this.supervisor.releaseAll();
+  }
+
+  /**
+   * Jobs outlive the daemon. Watch the ones still running again, and finish
+   * the bookkeeping of those that ended while nobody was watching.
+   */
+  private adoptRunningJobs(): void {
+    for (const tenant of this.store.tenants()) {
+      for (const id of this.store.ids(tenant)) {
+        if (this.store.readFinalStatus(tenant, id)) continue;
+        const record = this.store.read(tenant, id);
+        if (!record) continue;
+        const cgroup = this.cgroups.open(String(id));
+        this.supervisor.track(record, cgroup, this.openJobPidfd(tenant, id));
+      }
+    }
+  }
+
+  /** A pidfd of the job's init, if the PID recorded for it still is that init. */
+  private openJobPidfd(tenant: string, id: number): number | undefined {
+    const pid = this.store.readPid(tenant, id);
+    const pidfd = pid === undefined ? undefined : openPidfd(pid);
+    if (pidfd === undefined) return undefined;
+    // Checked after opening the pidfd, so the PID cannot be reused in between.
+    let membership = "";
+    try {
+      membership = readFileSync(`/proc/${pid}/cgroup`, "utf8");
+    } catch {
+      // Gone already.
+    }
+    const unified = membership.split("\n").find((line) => line.startsWith("0::"));
+    if (unified?.endsWith(`/${this.cgroupParent}/${id}`)) return pidfd;
+    closeSync(pidfd);
+    return undefined;
+  }
+}
+
+/** Opens the job runtime on a state directory, adopting the jobs already running there. */
+export function openJobber(options: JobberOptions): Jobber {
+  return new Jobber(options);
+}

@@ -1,0 +1,140 @@
+// The on-disk layout of jobs:
+//   <state>/last-id                          highest id ever handed out
+//   <state>/jobs/<tenant>/<id>/job.json      argv, limits, creation time
+//                              log           the job's stdout and stderr
+//                              pid           host PID of the job's init
+//                              exit          written by init: how the command ended
+//                              stop          present when a user asked to stop it
+//                              status.json   the final status, written once
+import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { errnoCode } from "./errors";
+import type { ResolvedLimits } from "./limits";
+import { ensurePrivateDir } from "./private-dir";
+import type { JobStatus } from "./status";
+
+export interface JobRecord {
+  id: number;
+  tenant: string;
+  argv: string[];
+  /** argv as a command line, for people. */
+  command: string;
+  /** The resolved program, argv[0] is what the user typed. */
+  program: string;
+  createdAt: string;
+  limits: ResolvedLimits;
+}
+
+function readOptional(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+/** Writes a whole file or nothing: readers never see a torn one. */
+function writeAtomically(path: string, content: string): void {
+  const temporary = `${path}.tmp`;
+  writeFileSync(temporary, content, { mode: 0o600 });
+  renameSync(temporary, path);
+}
+
+export class JobStore {
+  readonly jobsDir: string;
+
+  constructor(readonly stateDir: string) {
+    ensurePrivateDir(stateDir, "state directory");
+    this.jobsDir = join(stateDir, "jobs");
+    ensurePrivateDir(this.jobsDir, "jobs directory");
+  }
+
+  jobDir(tenant: string, id: number): string {
+    return join(this.jobsDir, tenant, String(id));
+  }
+
+  logPath(tenant: string, id: number): string {
+    return join(this.jobDir(tenant, id), "log");
+  }
+
+  /** Creates the job's directory; fails if it exists, so an id is never used twice. */
+  create(record: JobRecord): void {
+    mkdirSync(join(this.jobsDir, record.tenant), { recursive: true, mode: 0o700 });
+    mkdirSync(this.jobDir(record.tenant, record.id), { mode: 0o700 });
+    writeAtomically(join(this.jobDir(record.tenant, record.id), "job.json"), JSON.stringify(record));
+  }
+
+  /** Opens the log for the job to append to (its stdout and stderr) and the job directory for init. */
+  openForLaunch(tenant: string, id: number): { logFd: number; jobDirFd: number } {
+    const dir = this.jobDir(tenant, id);
+    const logFd = openSync(join(dir, "log"), constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
+    try {
+      return { logFd, jobDirFd: openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY) };
+    } catch (error) {
+      closeSync(logFd);
+      throw error;
+    }
+  }
+
+  read(tenant: string, id: number): JobRecord | undefined {
+    const text = readOptional(join(this.jobDir(tenant, id), "job.json"));
+    return text === undefined ? undefined : (JSON.parse(text) as JobRecord);
+  }
+
+  /** The tenant's job ids, oldest first. */
+  ids(tenant: string): number[] {
+    try {
+      return readdirSync(join(this.jobsDir, tenant))
+        .map(Number)
+        .filter((id) => Number.isSafeInteger(id) && id > 0)
+        .sort((a, b) => a - b);
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT") return [];
+      throw error;
+    }
+  }
+
+  tenants(): string[] {
+    return readdirSync(this.jobsDir).filter((name) => /^[0-9a-f]{64}$/.test(name));
+  }
+
+  writePid(tenant: string, id: number, pid: number): void {
+    writeFileSync(join(this.jobDir(tenant, id), "pid"), `${pid}\n`, { mode: 0o600 });
+  }
+
+  readPid(tenant: string, id: number): number | undefined {
+    const pid = Number(readOptional(join(this.jobDir(tenant, id), "pid")));
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+  }
+
+  readExit(tenant: string, id: number): string | undefined {
+    return readOptional(join(this.jobDir(tenant, id), "exit"));
+  }
+
+  markStopRequested(tenant: string, id: number): void {
+    writeFileSync(join(this.jobDir(tenant, id), "stop"), `${new Date().toISOString()}\n`, { mode: 0o600 });
+  }
+
+  stopRequested(tenant: string, id: number): boolean {
+    return readOptional(join(this.jobDir(tenant, id), "stop")) !== undefined;
+  }
+
+  readFinalStatus(tenant: string, id: number): JobStatus | undefined {
+    const text = readOptional(join(this.jobDir(tenant, id), "status.json"));
+    return text === undefined ? undefined : (JSON.parse(text) as JobStatus);
+  }
+
+  writeFinalStatus(tenant: string, id: number, status: JobStatus): void {
+    writeAtomically(join(this.jobDir(tenant, id), "status.json"), JSON.stringify(status));
+  }
+
+  readLastId(): number {
+    const id = Number(readOptional(join(this.stateDir, "last-id")) ?? 0);
+    return Number.isSafeInteger(id) ? id : 0;
+  }
+
+  writeLastId(id: number): void {
+    writeAtomically(join(this.stateDir, "last-id"), `${id}\n`);
+  }
+}

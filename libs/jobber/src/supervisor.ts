@@ -1,0 +1,137 @@
+// Watches running jobs and does the bookkeeping when one ends: reap, decide
+// its status, write it down, remove the cgroup, wake the followers.
+import { closeSync } from "node:fs";
+import { constants } from "node:os";
+import type { JobCgroup } from "./cgroup";
+import { reap, signalPidfd } from "./launch/launch";
+import { LogSignal } from "./log-follower";
+import { decideStatus, type JobStatus, parseExitRecord } from "./status";
+import type { JobRecord, JobStore } from "./store";
+import { type FileWatch, watchFile } from "./watch";
+
+export class LiveJob {
+  readonly logSignal: LogSignal;
+  readonly ended: Promise<JobStatus>;
+  private resolveEnded!: (status: JobStatus) => void;
+  private eventsWatch: FileWatch | undefined;
+  private finishing = false;
+  private stopping: Promise<JobStatus> | undefined;
+
+  constructor(
+    private readonly store: JobStore,
+    readonly record: JobRecord,
+    private readonly cgroup: JobCgroup,
+    /** A pidfd of the job's init; undefined when it could not be opened (a re-adopted job whose init is gone). */
+    private pidfd: number | undefined,
+    private readonly onDone: (job: LiveJob) => void,
+    private readonly warn: (message: string) => void,
+  ) {
+    this.logSignal = new LogSignal(store.logPath(record.tenant, record.id));
+    this.ended = new Promise((resolve) => {
+      this.resolveEnded = resolve;
+    });
+  }
+
+  /** Starts watching `cgroup.events`; the job may already be over. */
+  watch(): void {
+    this.eventsWatch = watchFile(this.cgroup.eventsPath, () => this.checkPopulated());
+    // The job may have emptied its cgroup before the watch began.
+    this.checkPopulated();
+  }
+
+  /** SIGTERM to the command (init forwards it), then SIGKILL to the whole cgroup after `graceMs`. */
+  stop(graceMs: number): Promise<JobStatus> {
+    this.stopping ??= this.terminate(graceMs);
+    return this.stopping;
+  }
+
+  /** Lets go of the job without ending it (daemon shutdown): it keeps running. */
+  release(): void {
+    this.eventsWatch?.close();
+    this.logSignal.end();
+    this.closePidfd();
+  }
+
+  private async terminate(graceMs: number): Promise<JobStatus> {
+    this.store.markStopRequested(this.record.tenant, this.record.id);
+    const signalled = this.pidfd !== undefined && signalPidfd(this.pidfd, constants.signals.SIGTERM);
+    if (!signalled) this.cgroup.kill();
+    const timer = setTimeout(() => this.cgroup.kill(), graceMs);
+    try {
+      return await this.ended;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private checkPopulated(): void {
+    if (!this.finishing && !this.cgroup.populated()) void this.finish();
+  }
+
+  private async finish(): Promise<void> {
+    this.finishing = true;
+    this.eventsWatch?.close();
+    const { tenant, id } = this.record;
+    // init has exited (the cgroup is empty); collect the zombie if it is ours.
+    if (this.pidfd !== undefined) {
+      try {
+        reap(this.pidfd);
+      } catch {
+        // Not our child (re-adopted): its new parent reaps it.
+      }
+    }
+    this.closePidfd();
+    const status = decideStatus({
+      exit: parseExitRecord(this.store.readExit(tenant, id)),
+      stopRequested: this.store.stopRequested(tenant, id),
+      oomKills: this.cgroup.oomKills(),
+      finishedAt: new Date().toISOString(),
+    });
+    this.store.writeFinalStatus(tenant, id, status);
+    try {
+      await this.cgroup.remove();
+    } catch (error) {
+      this.warn(`job ${id}: cannot remove cgroup ${this.cgroup.name}: ${error}`);
+    }
+    this.logSignal.end();
+    this.onDone(this);
+    this.resolveEnded(status);
+  }
+
+  private closePidfd(): void {
+    if (this.pidfd !== undefined) closeSync(this.pidfd);
+    this.pidfd = undefined;
+  }
+}
+
+/** The running jobs of this process, by id. */
+export class Supervisor {
+  private readonly live = new Map<number, LiveJob>();
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  track(record: JobRecord, cgroup: JobCgroup, pidfd: number | undefined): LiveJob {
+    const onDone = (done: LiveJob) => this.live.delete(done.record.id);
+    const job = new LiveJob(this.store, record, cgroup, pidfd, onDone, this.warn);
+    this.live.set(record.id, job);
+    job.watch();
+    return job;
+  }
+
+  get(id: number): LiveJob | undefined {
+    return this.live.get(id);
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** Stops watching every job; the jobs keep running. */
+  releaseAll(): void {
+    for (const job of this.live.values()) job.release();
+    this.live.clear();
+  }
+}
