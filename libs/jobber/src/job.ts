@@ -78,7 +78,10 @@ export class Job {
     const live = this.host.live(this.id);
     if (!live) {
       const status = await this.status();
-      throw new JobError("FAILED_PRECONDITION", `job ${this.id} has already finished (${describeStatus(status)})`);
+      throw new JobError(
+        "FAILED_PRECONDITION",
+        `job ${this.id} has already finished (${describeStatus(status)})`,
+      );
     }
     await live.stop(graceMs);
     return this.info();

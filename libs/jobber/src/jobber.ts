@@ -2,8 +2,8 @@
 // allocator, the cgroup driver and the supervisor of running jobs.
 import { closeSync, readdirSync, readFileSync, realpathSync } from "node:fs";
 import { join } from "node:path";
-import { blockDevicesOf, type CgroupDriver, detectCgroups } from "./cgroup";
 import { Certificate, pemToDer, type TenantHost } from "./certificate";
+import { blockDevicesOf, type CgroupDriver, detectCgroups } from "./cgroup";
 import { joinCommandLine } from "./command-line";
 import { CertificateError, errnoCode, JobError } from "./errors";
 import { IdAllocator } from "./ids";
@@ -96,7 +96,10 @@ export class Jobber implements JobHost, TenantHost {
       names = readdirSync(pool).filter((name) => name.endsWith(".crt") || name.endsWith(".pem"));
     } catch (error) {
       if (errnoCode(error) === "ENOENT") return [];
-      throw new CertificateError("INTERNAL", `cannot read the client pool ${pool}: ${errnoCode(error) ?? error}`);
+      throw new CertificateError(
+        "INTERNAL",
+        `cannot read the client pool ${pool}: ${errnoCode(error) ?? error}`,
+      );
     }
     return names.map((name) => {
       const path = join(pool, name);
@@ -182,7 +185,11 @@ export class Jobber implements JobHost, TenantHost {
     } catch (error) {
       await cgroup?.remove().catch(() => {});
       const reason = `launch failed: ${error instanceof Error ? error.message : error}`;
-      this.store.writeFinalStatus(tenant, id, { state: "failed", reason, finishedAt: new Date().toISOString() });
+      this.store.writeFinalStatus(tenant, id, {
+        state: "failed",
+        reason,
+        finishedAt: new Date().toISOString(),
+      });
       throw new JobError("INTERNAL", `cannot start job ${id}: ${reason}`, { cause: error });
     } finally {
       for (const fd of fds) closeSync(fd);

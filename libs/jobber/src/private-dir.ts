@@ -17,10 +17,14 @@ export function ensurePrivateDir(path: string, what: string): void {
     stat = lstatSync(path);
   }
   const uid = process.getuid?.() ?? 0;
-  if (stat.isSymbolicLink()) throw new SetupError("FAILED_PRECONDITION", `${what} ${path} is a symlink; refusing it`);
+  if (stat.isSymbolicLink())
+    throw new SetupError("FAILED_PRECONDITION", `${what} ${path} is a symlink; refusing it`);
   if (!stat.isDirectory()) throw new SetupError("FAILED_PRECONDITION", `${what} ${path} is not a directory`);
   if (stat.uid !== uid) {
-    throw new SetupError("FAILED_PRECONDITION", `${what} ${path} is owned by uid ${stat.uid}, not by uid ${uid}`);
+    throw new SetupError(
+      "FAILED_PRECONDITION",
+      `${what} ${path} is owned by uid ${stat.uid}, not by uid ${uid}`,
+    );
   }
   if ((stat.mode & 0o022) !== 0) {
     const mode = (stat.mode & 0o777).toString(8);

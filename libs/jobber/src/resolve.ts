@@ -45,7 +45,8 @@ export function resolveProgram(program: string, searchPath: string = JOB_PATH): 
     const path = isAbsolute(program) ? program : resolve("/", program);
     const state = executableFile(path);
     if (state === "missing") throw new JobError("INVALID_ARGUMENT", `command not found: ${program}`);
-    if (state === "not-executable") throw new JobError("INVALID_ARGUMENT", `not an executable file: ${program}`);
+    if (state === "not-executable")
+      throw new JobError("INVALID_ARGUMENT", `not an executable file: ${program}`);
     return path;
   }
   let notExecutable: string | undefined;

@@ -6,7 +6,16 @@
 //                              exit          written by init: how the command ended
 //                              stop          present when a user asked to stop it
 //                              status.json   the final status, written once
-import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { errnoCode } from "./errors";
 import type { ResolvedLimits } from "./limits";
@@ -68,7 +77,11 @@ export class JobStore {
   /** Opens the log for the job to append to (its stdout and stderr) and the job directory for init. */
   openForLaunch(tenant: string, id: number): { logFd: number; jobDirFd: number } {
     const dir = this.jobDir(tenant, id);
-    const logFd = openSync(join(dir, "log"), constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
+    const logFd = openSync(
+      join(dir, "log"),
+      constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND,
+      0o600,
+    );
     try {
       return { logFd, jobDirFd: openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY) };
     } catch (error) {

@@ -16,7 +16,10 @@ function cpuQuotaUs(cpus: number): number {
 /** File name → content for a cgroup v2 directory, in the order to write them. */
 export function v2LimitFiles(limits: ResolvedLimits, devices: DeviceNumber[]): [string, string][] {
   const files: [string, string][] = [];
-  files.push(["cpu.max", limits.cpus === 0 ? `max ${CPU_PERIOD_US}` : `${cpuQuotaUs(limits.cpus)} ${CPU_PERIOD_US}`]);
+  files.push([
+    "cpu.max",
+    limits.cpus === 0 ? `max ${CPU_PERIOD_US}` : `${cpuQuotaUs(limits.cpus)} ${CPU_PERIOD_US}`,
+  ]);
   files.push(["memory.max", limits.memoryBytes === 0 ? "max" : String(limits.memoryBytes)]);
   files.push(["memory.swap.max", limits.memoryBytes === 0 ? "max" : "0"]);
   for (const device of devices) {

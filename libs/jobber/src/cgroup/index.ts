@@ -6,8 +6,8 @@ import type { DeviceNumber } from "./files";
 import { V1HybridDriver } from "./v1";
 import { V2Driver } from "./v2";
 
-export type { CgroupDriver, JobCgroup } from "./cgroup";
 export { blockDevicesOf } from "./block-devices";
+export type { CgroupDriver, JobCgroup } from "./cgroup";
 
 /**
  * Picks the driver for this host by looking, never by configuration: a
@@ -16,7 +16,8 @@ export { blockDevicesOf } from "./block-devices";
  */
 export function detectCgroups(root: string, parent: string, ioDevices: DeviceNumber[]): CgroupDriver {
   if (existsSync(join(root, "cgroup.controllers"))) return new V2Driver(root, parent, ioDevices);
-  if (existsSync(join(root, "unified", "cgroup.controllers"))) return new V1HybridDriver(root, parent, ioDevices);
+  if (existsSync(join(root, "unified", "cgroup.controllers")))
+    return new V1HybridDriver(root, parent, ioDevices);
   throw new SetupError(
     "INTERNAL",
     `no cgroup v2 tree at ${root} or ${join(root, "unified")}: jobber needs cgroup2 (kernel ≥ 5.14) for job lifecycle`,

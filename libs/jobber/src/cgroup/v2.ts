@@ -1,5 +1,15 @@
 // cgroup v2: lifecycle for every host, and limits on a unified host.
-import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { errnoCode } from "../errors";
 import type { ResolvedLimits } from "../limits";
@@ -72,31 +82,41 @@ export class V2JobCgroup implements JobCgroup {
   }
 }
 
-/** Creates `<root>/<parent>` and enables the limit controllers for its children. */
-function prepareParent(root: string, parent: string): string {
+/** Creates `<root>/<parent>` and enables the limit controllers the host has for its children. */
+function prepareParent(root: string, parent: string): { parentDir: string; controllers: string[] } {
   const parentDir = join(root, parent);
   mkdirSync(parentDir, { recursive: true });
   const available = (readIfExists(join(root, "cgroup.controllers")) ?? "").split(/\s+/);
-  const wanted = LIMIT_CONTROLLERS.filter((c) => available.includes(c));
-  if (wanted.length > 0) {
-    const enable = wanted.map((c) => `+${c}`).join(" ");
+  const controllers = LIMIT_CONTROLLERS.filter((c) => available.includes(c));
+  if (controllers.length > 0) {
+    const enable = controllers.map((c) => `+${c}`).join(" ");
     writeFileSync(join(root, "cgroup.subtree_control"), enable);
     writeFileSync(join(parentDir, "cgroup.subtree_control"), enable);
   }
-  return parentDir;
+  return { parentDir, controllers };
+}
+
+function writeLimit(path: string, content: string): void {
+  try {
+    writeFileSync(path, content);
+  } catch (error) {
+    // A knob this kernel lacks (memory.swap.max without swap accounting) cannot be set.
+    if (existsSync(path)) throw error;
+  }
 }
 
 /** A unified (pure v2) host: lifecycle and limits in one tree. */
 export class V2Driver implements CgroupDriver {
   readonly layout = "v2" as const;
   private readonly parentDir: string;
+  private readonly controllers: string[];
 
   constructor(
     root: string,
     parent: string,
     private readonly devices: DeviceNumber[],
   ) {
-    this.parentDir = prepareParent(root, parent);
+    ({ parentDir: this.parentDir, controllers: this.controllers } = prepareParent(root, parent));
   }
 
   create(name: string, limits: ResolvedLimits): JobCgroup {
@@ -104,8 +124,8 @@ export class V2Driver implements CgroupDriver {
     mkdirSync(dir);
     try {
       for (const [file, content] of v2LimitFiles(limits, this.devices)) {
-        // A controller the kernel lacks has no file: its limit cannot apply.
-        if (existsSync(join(dir, file))) writeFileSync(join(dir, file), content);
+        const controller = file.slice(0, file.indexOf("."));
+        if (this.controllers.includes(controller)) writeLimit(join(dir, file), content);
       }
     } catch (error) {
       rmdirSync(dir);

@@ -1,8 +1,9 @@
 // The typed front of launcher.c: the only module that touches FFI.
+
+import { cc, ptr } from "bun:ffi";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cc, ptr } from "bun:ffi";
 import launcherSource from "./launcher.c" with { type: "text" };
 
 export interface LaunchSpec {

@@ -1,0 +1,115 @@
+// A real Jobber on temporary directories and a cgroup parent of its own, so
+// that a test can count what it leaves behind.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Jobber, type JobberOptions, openJobber } from "../src/index";
+
+/**
+ * Not /tmp: every job gets a private /tmp, which would hide the fixture's
+ * directories whether or not the daemon masks them, and the masking is what
+ * the tests must prove.
+ */
+export const TEST_ROOT = "/var/tmp";
+
+export interface Fixture {
+  jobber: Jobber;
+  home: string;
+  stateDir: string;
+  cgroupParent: string;
+  /** Opens another Jobber on the same directories (a daemon restart). */
+  reopen(): Jobber;
+  cleanup(): void;
+}
+
+export function createFixture(options: Partial<JobberOptions> = {}): Fixture {
+  const home = mkdtempSync(join(TEST_ROOT, "jobber-home-"));
+  const stateDir = mkdtempSync(join(TEST_ROOT, "jobber-state-"));
+  const cgroupParent = `jobber-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  mkdirSync(join(home, "pool"), { mode: 0o700 });
+  writeFileSync(join(home, "secret.key"), "the daemon's private key\n", { mode: 0o600 });
+  const open = () => openJobber({ home, stateDir, cgroupParent, stopGraceMs: 1000, ...options });
+  const fixture: Fixture = {
+    jobber: open(),
+    home,
+    stateDir,
+    cgroupParent,
+    reopen() {
+      fixture.jobber = open();
+      return fixture.jobber;
+    },
+    cleanup() {
+      fixture.jobber.close();
+      for (const dir of cgroupDirs(cgroupParent)) killAndRemoveTree(dir);
+      rmSync(home, { recursive: true, force: true });
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+  return fixture;
+}
+
+/** Every directory of this parent in every cgroup hierarchy. */
+function cgroupDirs(parent: string): string[] {
+  return ["unified", "cpu", "memory", "blkio", "pids", "."]
+    .map((hierarchy) => join("/sys/fs/cgroup", hierarchy, parent))
+    .filter((dir) => {
+      try {
+        return readdirSync(dir).length >= 0;
+      } catch {
+        return false;
+      }
+    });
+}
+
+function killAndRemoveTree(dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) killAndRemoveTree(join(dir, entry.name));
+  }
+  try {
+    writeFileSync(join(dir, "cgroup.kill"), "1");
+  } catch {}
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Still busy: the test that leaked it has already failed on the count.
+  }
+}
+
+/** Host PIDs of every process whose cgroup v2 path ends in `/<parent>/<name>`. */
+export function processesInCgroup(parent: string, name: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const membership = readFileSync(`/proc/${entry}/cgroup`, "utf8");
+      if (
+        membership.split("\n").some((line) => line.startsWith("0::") && line.endsWith(`/${parent}/${name}`))
+      ) {
+        pids.push(Number(entry));
+      }
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return pids;
+}
+
+/** Collects a follower's chunks into one buffer. */
+export async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of chunks) parts.push(chunk);
+  return Buffer.concat(parts);
+}
+
+/** Resolves when the job's log contains `text` (event-driven, through follow). */
+export async function waitForOutput(
+  chunks: AsyncIterableIterator<Uint8Array>,
+  text: string,
+): Promise<string> {
+  let seen = "";
+  for (;;) {
+    const next = await chunks.next();
+    if (next.done) throw new Error(`job ended before printing ${JSON.stringify(text)}; it printed ${seen}`);
+    seen += Buffer.from(next.value).toString("latin1");
+    if (seen.includes(text)) return seen;
+  }
+}

@@ -1,0 +1,289 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Certificate } from "../src/index";
+import { collect, createFixture, type Fixture, processesInCgroup, TEST_ROOT, waitForOutput } from "./fixture";
+
+let fixture: Fixture;
+let tenant: Certificate;
+
+beforeAll(() => {
+  fixture = createFixture();
+  tenant = fixture.jobber.certificateFromDer(Buffer.from("tenant one"));
+});
+
+afterAll(() => {
+  // Nothing a test started may outlive it.
+  expect(fixture.jobber.stats().cgroups).toEqual([]);
+  fixture.cleanup();
+});
+
+async function run(argv: string[], limits = {}) {
+  const job = tenant.newJob(argv, limits);
+  await job.start();
+  return job;
+}
+
+describe("output", () => {
+  test("binary output arrives byte for byte: NUL, invalid UTF-8, no trailing newline", async () => {
+    const job = await run(["printf", "\\000\\377\\376hello\\200\\000"]);
+    const expected = Buffer.from([0, 0xff, 0xfe, ...Buffer.from("hello"), 0x80, 0]);
+    expect(await collect(job.follow())).toEqual(expected);
+    expect(Buffer.from(await job.readLog())).toEqual(expected);
+  });
+
+  test("stdout and stderr both go to the log", async () => {
+    const job = await run(["sh", "-c", "echo out; echo err >&2"]);
+    expect((await collect(job.follow())).toString()).toBe("out\nerr\n");
+  });
+
+  test("50 concurrent followers of a running job get identical output", async () => {
+    const job = await run([
+      "sh",
+      "-c",
+      "read line < /proc/self/fd/0; for i in $(seq 1 2000); do echo line $i; done",
+    ]);
+    // The job prints only once stdin (/dev/null) is read: followers attach while it runs.
+    const outputs = await Promise.all(Array.from({ length: 50 }, () => collect(job.follow())));
+    const log = Buffer.from(await job.readLog());
+    expect(log.toString().split("\n")).toHaveLength(2001);
+    for (const output of outputs) expect(output).toEqual(log);
+  });
+
+  test("followers attached while the job writes in bursts see every byte once", async () => {
+    const job = await run([
+      "sh",
+      "-c",
+      "for i in $(seq 1 20); do head -c 100000 /dev/zero | tr '\\0' x; echo; sleep 0.01; done",
+    ]);
+    const outputs = await Promise.all(Array.from({ length: 50 }, () => collect(job.follow())));
+    expect(await job.finished()).toMatchObject({ state: "exited", exitCode: 0 });
+    for (const output of outputs) expect(output.length).toBe(20 * 100001);
+  });
+
+  test("a follower that starts after the job ended gets everything and ends", async () => {
+    const job = await run(["seq", "1", "10000"]);
+    await job.finished();
+    const output = (await collect(job.follow())).toString();
+    expect(output.split("\n")[9999]).toBe("10000");
+  });
+
+  test("follow from an offset starts there", async () => {
+    const job = await run(["echo", "0123456789"]);
+    await job.finished();
+    expect((await collect(job.follow(4))).toString()).toBe("456789\n");
+  });
+
+  test("a dropped follower releases its watcher at once, even while waiting", async () => {
+    const job = await run(["sleep", "1000"]);
+    const baseline = fixture.jobber.stats().watchers;
+    const follower = job.follow();
+    const pending = follower.next();
+    expect(fixture.jobber.stats().watchers).toBe(baseline + 1);
+    await follower.return?.();
+    expect(await pending).toEqual({ value: undefined, done: true });
+    expect(fixture.jobber.stats().watchers).toBe(baseline);
+    await job.stop(0);
+  });
+});
+
+describe("lifecycle", () => {
+  test("exit code is reported", async () => {
+    const job = await run(["sh", "-c", "exit 7"]);
+    expect(await job.finished()).toMatchObject({ state: "exited", exitCode: 7 });
+    expect((await job.info()).status.finishedAt).toBeString();
+  });
+
+  test("death by signal is reported", async () => {
+    const job = await run(["sh", "-c", "kill -SEGV $$"]);
+    expect(await job.finished()).toMatchObject({ state: "killed", signal: "SIGSEGV" });
+  });
+
+  test("stop: SIGTERM reaches the command, which may exit cleanly", async () => {
+    const job = await run([
+      "sh",
+      "-c",
+      "trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 0.1; done",
+    ]);
+    await waitForOutput(job.follow(), "ready");
+    const stopped = await job.stop();
+    expect(stopped.status).toMatchObject({ state: "stopped", exitCode: 0 });
+    expect(Buffer.from(await job.readLog()).toString()).toContain("got TERM");
+  });
+
+  test("stopping a job whose command forked children and ignores SIGTERM leaves no process behind", async () => {
+    const job = await run([
+      "sh",
+      "-c",
+      "trap '' TERM; sleep 1000 & sleep 1000 & (trap '' TERM; sleep 1000) & echo forked; wait",
+    ]);
+    await waitForOutput(job.follow(), "forked");
+    expect(processesInCgroup(fixture.cgroupParent, String(job.id)).length).toBeGreaterThanOrEqual(5);
+    const stopped = await job.stop(300);
+    expect(stopped.status).toMatchObject({ state: "stopped", signal: "SIGKILL" });
+    expect(processesInCgroup(fixture.cgroupParent, String(job.id))).toEqual([]);
+    expect(fixture.jobber.stats().cgroups).not.toContain(String(job.id));
+  });
+
+  test("a stopped job stays stopped and a second stop is refused", async () => {
+    const job = await run(["sleep", "1000"]);
+    await job.stop();
+    expect(job.stop()).rejects.toMatchObject({ name: "JobError", code: "FAILED_PRECONDITION" });
+  });
+
+  test("concurrent stops of one job agree", async () => {
+    const job = await run(["sleep", "1000"]);
+    const [a, b] = await Promise.all([job.stop(), job.stop()]);
+    expect(a.status).toEqual(b.status);
+  });
+
+  test("100 concurrent starts get 100 distinct ids", async () => {
+    const jobs = await Promise.all(Array.from({ length: 100 }, () => run(["true"])));
+    expect(new Set(jobs.map((job) => job.id)).size).toBe(100);
+    await Promise.all(jobs.map((job) => job.finished()));
+  });
+
+  test("ids are never reused, across a restart too", async () => {
+    const before = await run(["true"]);
+    await before.finished();
+    const jobber = fixture.reopen();
+    const after = jobber.certificateFromDer(Buffer.from("tenant one")).newJob(["true"]);
+    tenant = jobber.certificateFromDer(Buffer.from("tenant one"));
+    expect(after.id).toBeGreaterThan(before.id);
+  });
+
+  test("a job ended while nobody watched reports its real exit code once watched again", async () => {
+    const job = await run(["sh", "-c", "read x < /proc/self/fd/0; exit 42"]);
+    fixture.jobber.close();
+    const jobber = fixture.reopen();
+    tenant = jobber.certificateFromDer(Buffer.from("tenant one"));
+    const again = await tenant.getJob(job.id);
+    expect(await again.finished()).toMatchObject({ state: "exited", exitCode: 42 });
+  });
+
+  test("a running job is adopted after a restart: follow and stop work", async () => {
+    const job = await run(["sh", "-c", "echo before; sleep 1000"]);
+    await waitForOutput(job.follow(), "before");
+    fixture.jobber.close();
+    const jobber = fixture.reopen();
+    tenant = jobber.certificateFromDer(Buffer.from("tenant one"));
+    const adopted = await tenant.getJob(job.id);
+    expect((await adopted.status()).state).toBe("running");
+    const output = collect(adopted.follow());
+    expect((await adopted.stop()).status.state).toBe("stopped");
+    expect((await output).toString()).toBe("before\n");
+  });
+
+  test("the job's cgroup is gone once it ends, however it ends", async () => {
+    const jobs = await Promise.all([run(["true"]), run(["false"]), run(["sh", "-c", "kill -9 $$"])]);
+    await Promise.all(jobs.map((job) => job.finished()));
+    const names = fixture.jobber.stats().cgroups;
+    for (const job of jobs) expect(names).not.toContain(String(job.id));
+  });
+});
+
+describe("errors", () => {
+  test("unknown id and another tenant's job are both NOT_FOUND", async () => {
+    const job = await run(["true"]);
+    const other = fixture.jobber.certificateFromDer(Buffer.from("tenant two"));
+    expect(other.getJob(job.id)).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect(tenant.getJob(999_999)).rejects.toMatchObject({
+      code: "NOT_FOUND",
+      message: "job 999999 not found",
+    });
+    expect(await other.getJobs()).toEqual([]);
+    await job.finished();
+  });
+
+  test("bad argv is INVALID_ARGUMENT", () => {
+    expect(() => tenant.newJob([])).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+    expect(() => tenant.newJob([""])).toThrow(/empty/);
+    expect(() => tenant.newJob(["echo", "a\0b"])).toThrow(/NUL/);
+    expect(() => tenant.newJob(["echo", ...Array(5000).fill("x")])).toThrow(/too many arguments/);
+    expect(() => tenant.newJob(["echo", "x".repeat(200_000)])).toThrow(/bytes/);
+  });
+
+  test("a command that does not exist is an error of the start, not a job", () => {
+    expect(() => tenant.newJob(["no-such-command-xyz"])).toThrow(
+      expect.objectContaining({
+        code: "INVALID_ARGUMENT",
+        message: expect.stringContaining("command not found"),
+      }),
+    );
+    expect(() => tenant.newJob(["/etc/passwd"])).toThrow(/not an executable file/);
+  });
+
+  test("bad limits are INVALID_ARGUMENT", () => {
+    expect(() => tenant.newJob(["true"], { cpus: -1 })).toThrow(/cpus/);
+    expect(() => tenant.newJob(["true"], { memoryBytes: 1.5 })).toThrow(/memoryBytes/);
+    expect(() => tenant.newJob(["true"], { memoryBytes: 1000 })).toThrow(/at least 1 MiB/);
+    expect(() => tenant.newJob(["true"], { pidsMax: Number.NaN })).toThrow(/pidsMax/);
+  });
+
+  test("a program the job's user cannot execute ends as failed, with the reason", async () => {
+    // Executable by root, so it resolves, but not by the unprivileged job user.
+    const dir = mkdtempSync(join(TEST_ROOT, "jobber-program-"));
+    try {
+      chmodSync(dir, 0o755);
+      writeFileSync(join(dir, "root-only"), "#!/bin/sh\necho hi\n", { mode: 0o700 });
+      const failed = await run([join(dir, "root-only")]);
+      expect(await failed.finished()).toMatchObject({ state: "failed", reason: "exec failed: EACCES" });
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  test("an unreadable pool is a CertificateError", async () => {
+    const broken = createFixture();
+    try {
+      rmdirSync(join(broken.home, "pool"));
+      writeFileSync(join(broken.home, "pool"), "not a directory");
+      expect(broken.jobber.getClientCertificates()).rejects.toMatchObject({
+        name: "CertificateError",
+        code: "INTERNAL",
+      });
+    } finally {
+      broken.cleanup();
+    }
+  });
+
+  test("a pool file that is not a certificate is a CertificateError", async () => {
+    expect(() => fixture.jobber.newCertificate("hello")).toThrow(/not a PEM certificate/);
+  });
+});
+
+describe("sandbox", () => {
+  test("the job is PID 2 under its own init, sees only lo, and runs as nobody", async () => {
+    const job = await run([
+      "sh",
+      "-c",
+      "echo pid=$$; ls /proc | grep -c '^[0-9]'; ls /sys/class/net; id -u; hostname",
+    ]);
+    const lines = (await collect(job.follow())).toString().trim().split("\n");
+    expect(lines[0]).toBe("pid=2");
+    // init, sh, ls, grep: nothing of the host.
+    expect(Number(lines[1])).toBeLessThanOrEqual(4);
+    expect(lines[2]).toBe("lo");
+    expect(lines[3]).toBe("65534");
+    expect(lines[4]).toBe(`job-${job.id}`);
+  });
+
+  test("the job cannot read the daemon's home or state directory", async () => {
+    const job = await run([
+      "sh",
+      "-c",
+      `cat ${fixture.home}/secret.key; ls ${fixture.stateDir}/jobs; echo done`,
+    ]);
+    const output = (await collect(job.follow())).toString();
+    expect(output).not.toContain("private key");
+    expect(output).toContain("Permission denied");
+    expect(output).toEndWith("done\n");
+    expect(readFileSync(join(fixture.home, "secret.key"), "utf8")).toContain("private key");
+  });
+
+  test("loopback is up inside the job", async () => {
+    const job = await run(["cat", "/sys/class/net/lo/operstate", "/sys/class/net/lo/flags"]);
+    const [, flags] = (await collect(job.follow())).toString().trim().split("\n");
+    expect(Number(flags) & 1).toBe(1); // IFF_UP
+  });
+});
