@@ -47,3 +47,4 @@ function toGrpcDefinition<M extends GenServiceMethods>(service: GenService<M>) {
 /** `jobber.v1.JobService` for `Server#addService` and `makeGenericClientConstructor`. */
 export const jobServiceDefinition = toGrpcDefinition(JobService) as unknown as JobServiceDefinition &
   ServiceDefinition;
+export * from "./client";

@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { JobError } from "./errors";
 import type { ResolvedLimits } from "./limits";
 import { LogFollower } from "./log-follower";
@@ -58,6 +58,12 @@ export class Job {
   async readLog(): Promise<Uint8Array> {
     this.requireStarted();
     return readFile(this.host.logPath(this.record));
+  }
+
+  /** How many bytes the job has written so far. */
+  async logSize(): Promise<number> {
+    this.requireStarted();
+    return (await stat(this.host.logPath(this.record))).size;
   }
 
   /**

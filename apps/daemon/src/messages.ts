@@ -1,0 +1,75 @@
+// Library values ⇄ API messages.
+import { create } from "@bufbuild/protobuf";
+import { status } from "@grpc/grpc-js";
+import { type JobInfo, type JobState, type Limits, splitCommandLine } from "@jobber/jobber";
+import {
+  type Job,
+  JobSchema,
+  JobStatus,
+  type Limits as LimitsMessage,
+  LimitsSchema,
+  type StartJobRequest,
+} from "@jobber/proto";
+import { RpcError } from "./status-codes";
+
+const JOB_STATUS: Record<JobState, JobStatus> = {
+  running: JobStatus.RUNNING,
+  exited: JobStatus.EXITED,
+  stopped: JobStatus.STOPPED,
+  killed: JobStatus.KILLED,
+  oom_killed: JobStatus.OOM_KILLED,
+  failed: JobStatus.FAILED,
+};
+
+export function jobMessage(info: JobInfo): Job {
+  const { status: jobStatus, limits } = info;
+  return create(JobSchema, {
+    id: BigInt(info.id),
+    command: info.command,
+    args: info.argv,
+    createdAt: info.createdAt,
+    status: JOB_STATUS[jobStatus.state],
+    finished: jobStatus.state !== "running",
+    exitCode: jobStatus.exitCode ?? 0,
+    signal: jobStatus.signal ?? "",
+    finishedAt: jobStatus.finishedAt ?? "",
+    limits: create(LimitsSchema, {
+      cpus: limits.cpus,
+      memoryBytes: BigInt(limits.memoryBytes),
+      ioReadBps: BigInt(limits.ioReadBps),
+      ioWriteBps: BigInt(limits.ioWriteBps),
+      pidsMax: BigInt(limits.pidsMax),
+    }),
+  });
+}
+
+function safeNumber(name: string, value: bigint): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new RpcError(status.INVALID_ARGUMENT, `${name} is out of range: ${value}`);
+  }
+  return Number(value);
+}
+
+export function limitsFromMessage(limits: LimitsMessage | undefined): Limits {
+  if (!limits) return {};
+  return {
+    cpus: limits.cpus,
+    memoryBytes: safeNumber("limits.memory_bytes", limits.memoryBytes),
+    ioReadBps: safeNumber("limits.io_read_bps", limits.ioReadBps),
+    ioWriteBps: safeNumber("limits.io_write_bps", limits.ioWriteBps),
+    pidsMax: safeNumber("limits.pids_max", limits.pidsMax),
+  };
+}
+
+/** `args` wins when set; a bare `command` is split by POSIX quoting rules, with no shell. */
+export function argvFromRequest(request: StartJobRequest): string[] {
+  if (request.args.length > 0) return request.args;
+  const argv = splitCommandLine(request.command);
+  if (argv.length === 0) throw new RpcError(status.INVALID_ARGUMENT, "no command given: set args or command");
+  return argv;
+}
+
+export function jobId(value: bigint): number {
+  // Ids are positive; anything else cannot name a job.
+  return value > 0n && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : 0;
+}

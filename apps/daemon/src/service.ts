@@ -1,0 +1,187 @@
+// jobber.v1.JobService on top of the job library. Each handler authenticates
+// the caller, maps the request to one library call and the answer (or the
+// error, through status-codes.ts) back. Nothing here knows what a cgroup is.
+import { create } from "@bufbuild/protobuf";
+import {
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  type ServerWritableStream,
+  status,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
+// grpc-js does not re-export the type every server call shares; a type-only import is erased at run time.
+import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
+import type { Certificate } from "@jobber/jobber";
+import {
+  type FollowJobLogRequest,
+  type FollowJobLogResponse,
+  FollowJobLogResponseSchema,
+  type GetJobLogRequest,
+  GetJobLogResponseSchema,
+  type GetJobRequest,
+  GetJobResponseSchema,
+  GetJobsResponseSchema,
+  type StartJobRequest,
+  StartJobResponseSchema,
+  type StopJobRequest,
+  StopJobResponseSchema,
+} from "@jobber/proto";
+import { argvFromRequest, jobId, jobMessage, limitsFromMessage } from "./messages";
+import type { RequestLog } from "./request-log";
+import { RpcError, toServiceError } from "./status-codes";
+
+/** GetJobLog answers in one message; past this size the log must be streamed. */
+export const MAX_LOG_SNAPSHOT_BYTES = 64 * 1024 * 1024;
+
+export interface ServiceOptions {
+  /** The caller's tenant; throws RpcError(UNAUTHENTICATED) with the reason. */
+  authenticate(call: ServerSurfaceCall): Certificate;
+  log: RequestLog;
+}
+
+export interface JobServiceHandle {
+  implementation: UntypedServiceImplementation;
+  /** Ends every open FollowJobLog stream with UNAVAILABLE (daemon shutdown). */
+  endStreams(reason: string): void;
+  /** FollowJobLog streams open now. */
+  readonly openStreams: number;
+}
+
+function unary<Req, Res>(
+  options: ServiceOptions,
+  rpc: string,
+  handle: (tenant: Certificate, request: Req) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const started = performance.now();
+    let tenant: Certificate | undefined;
+    const answer = async () => {
+      tenant = options.authenticate(call);
+      return handle(tenant, call.request);
+    };
+    answer().then(
+      (response) => {
+        options.log.request(tenant, rpc, status.OK, started);
+        callback(null, response);
+      },
+      (error) => {
+        const serviceError = toServiceError(error);
+        options.log.request(tenant, rpc, serviceError.code, started, serviceError.details);
+        callback(serviceError);
+      },
+    );
+  };
+}
+
+/** Resolves when the stream can take more, or when the client is gone. */
+function writable(call: ServerWritableStream<unknown, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off("drain", done);
+      call.off("cancelled", done);
+      call.off("close", done);
+      resolve();
+    };
+    call.on("drain", done);
+    call.on("cancelled", done);
+    call.on("close", done);
+  });
+}
+
+export function createJobService(options: ServiceOptions): JobServiceHandle {
+  const streams = new Map<ServerWritableStream<unknown, unknown>, () => void>();
+
+  const followJobLog: handleServerStreamingCall<FollowJobLogRequest, FollowJobLogResponse> = (call) => {
+    const started = performance.now();
+    let tenant: Certificate | undefined;
+    let chunks: AsyncIterableIterator<Uint8Array> | undefined;
+    let ending: { code: status; details: string } | undefined;
+    const release = () => void chunks?.return?.();
+    const stream = async () => {
+      tenant = options.authenticate(call);
+      if (call.request.offset < 0n) throw new RpcError(status.INVALID_ARGUMENT, "offset must be ≥ 0");
+      const job = await tenant.getJob(jobId(call.request.jobId));
+      chunks = job.follow(Number(call.request.offset));
+      // A client that cancels or disconnects releases the follower at once,
+      // even while it waits for output.
+      call.on("cancelled", release);
+      streams.set(call, () => {
+        ending = {
+          code: status.UNAVAILABLE,
+          details: "jobberd is shutting down; follow again from your offset",
+        };
+        release();
+      });
+      for await (const data of chunks) {
+        if (call.cancelled) return;
+        // Backpressure: a slow reader holds the follower, not the daemon's memory.
+        if (!call.write(create(FollowJobLogResponseSchema, { data }))) await writable(call);
+      }
+    };
+    stream()
+      .then(
+        () => {
+          if (call.cancelled) {
+            options.log.request(tenant, "FollowJobLog", status.CANCELLED, started);
+          } else if (ending) {
+            options.log.request(tenant, "FollowJobLog", ending.code, started, ending.details);
+            call.emit("error", ending);
+          } else {
+            options.log.request(tenant, "FollowJobLog", status.OK, started);
+            call.end();
+          }
+        },
+        (error) => {
+          const serviceError = toServiceError(error);
+          options.log.request(tenant, "FollowJobLog", serviceError.code, started, serviceError.details);
+          if (!call.cancelled) call.emit("error", serviceError);
+        },
+      )
+      .finally(() => {
+        call.off("cancelled", release);
+        streams.delete(call);
+        release();
+      });
+  };
+
+  const implementation = {
+    startJob: unary(options, "StartJob", async (tenant, request: StartJobRequest) => {
+      const job = tenant.newJob(argvFromRequest(request), limitsFromMessage(request.limits));
+      return create(StartJobResponseSchema, { job: jobMessage(await job.start()) });
+    }),
+    getJobs: unary(options, "GetJobs", async (tenant) => {
+      const jobs = await Promise.all((await tenant.getJobs()).map((job) => job.info()));
+      return create(GetJobsResponseSchema, { jobs: jobs.map(jobMessage) });
+    }),
+    getJob: unary(options, "GetJob", async (tenant, request: GetJobRequest) => {
+      const job = await tenant.getJob(jobId(request.jobId));
+      return create(GetJobResponseSchema, { job: jobMessage(await job.info()) });
+    }),
+    getJobLog: unary(options, "GetJobLog", async (tenant, request: GetJobLogRequest) => {
+      const job = await tenant.getJob(jobId(request.jobId));
+      const size = await job.logSize();
+      if (size > MAX_LOG_SNAPSHOT_BYTES) {
+        throw new RpcError(
+          status.FAILED_PRECONDITION,
+          `the log of job ${job.id} is ${size} bytes, more than one message carries; stream it with FollowJobLog (jb log -f)`,
+        );
+      }
+      return create(GetJobLogResponseSchema, { log: await job.readLog() });
+    }),
+    followJobLog,
+    stopJob: unary(options, "StopJob", async (tenant, request: StopJobRequest) => {
+      const job = await tenant.getJob(jobId(request.jobId));
+      return create(StopJobResponseSchema, { job: jobMessage(await job.stop()) });
+    }),
+  };
+
+  return {
+    implementation: implementation as unknown as UntypedServiceImplementation,
+    endStreams() {
+      for (const end of streams.values()) end();
+    },
+    get openStreams() {
+      return streams.size;
+    },
+  };
+}

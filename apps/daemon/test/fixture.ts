@@ -1,0 +1,186 @@
+// A real jobberd, as a separate process, on a free port with temporary home
+// and state directories, and clients built from the identities it issued.
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { connectJobService, type JobClient } from "@jobber/proto";
+import type { Subprocess } from "bun";
+
+const MAIN = resolve(import.meta.dir, "../src/main.ts");
+/** Not /tmp: jobs get a private /tmp, and tests check what they can see. */
+export const TEST_ROOT = "/var/tmp";
+
+export interface DaemonProcess {
+  home: string;
+  stateDir: string;
+  address: string;
+  process: Subprocess<"ignore", "pipe", "pipe">;
+  /** Everything it logged so far. */
+  output(): string;
+  /** A client with the first identity jobberd bootstrapped. */
+  client(): JobClient;
+  /** Issues another identity (another tenant) with `jobberd issue-client`; returns its home. */
+  issueClient(name: string): Promise<string>;
+  /** Waits until a line matching `pattern` is logged. */
+  waitForLog(pattern: RegExp): Promise<string>;
+  /** SIGTERM and wait for the exit code. */
+  terminate(): Promise<number>;
+  /** Starts a new daemon on the same home and state directory (and port). */
+  restart(): Promise<DaemonProcess>;
+  cleanup(): Promise<void>;
+}
+
+interface Dirs {
+  home: string;
+  stateDir: string;
+  listen: string;
+  extraArgs: string[];
+}
+
+export async function startDaemonProcess(extraArgs: string[] = []): Promise<DaemonProcess> {
+  const home = join(mkdtempSync(join(TEST_ROOT, "jobberd-home-")), "home");
+  const stateDir = mkdtempSync(join(TEST_ROOT, "jobberd-state-"));
+  return spawnDaemon({
+    home,
+    stateDir,
+    listen: "127.0.0.1:0",
+    extraArgs: ["--stop-grace", "1s", ...extraArgs],
+  });
+}
+
+async function spawnDaemon(dirs: Dirs): Promise<DaemonProcess> {
+  const child = Bun.spawn(
+    [
+      "bun",
+      MAIN,
+      "--listen",
+      dirs.listen,
+      "--home",
+      dirs.home,
+      "--state-dir",
+      dirs.stateDir,
+      ...dirs.extraArgs,
+    ],
+    { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+  );
+  let log = "";
+  const waiters = new Set<() => void>();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      log += decoder.decode(chunk, { stream: true });
+      for (const wake of waiters) wake();
+    }
+  };
+  void pump(child.stdout);
+  void pump(child.stderr);
+  const clients: JobClient[] = [];
+
+  const waitForLog = (pattern: RegExp) =>
+    new Promise<string>((resolvePromise, reject) => {
+      const check = () => {
+        const match = pattern.exec(log);
+        if (match) {
+          waiters.delete(check);
+          resolvePromise(match[0]);
+        } else if (child.exitCode !== null) {
+          waiters.delete(check);
+          reject(new Error(`jobberd exited (${child.exitCode}) before logging ${pattern}:\n${log}`));
+        }
+      };
+      waiters.add(check);
+      child.exited.then(check);
+      check();
+    });
+
+  const listening = await waitForLog(/listening on (\S+)/);
+  const address = (/listening on (\S+)/.exec(listening) as RegExpExecArray)[1] as string;
+  const daemon: DaemonProcess = {
+    home: dirs.home,
+    stateDir: dirs.stateDir,
+    address,
+    process: child,
+    output: () => log,
+    client() {
+      const client = connectJobService({ addr: address, home: dirs.home });
+      clients.push(client);
+      return client;
+    },
+    async issueClient(name) {
+      const out = join(mkdtempSync(join(TEST_ROOT, `jobber-client-${name}-`)), "home");
+      const issue = Bun.spawn(["bun", MAIN, "issue-client", name, "--out", out, "--home", dirs.home], {
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      if ((await issue.exited) !== 0) throw new Error(await new Response(issue.stderr).text());
+      return out;
+    },
+    waitForLog,
+    async terminate() {
+      for (const client of clients) client.close();
+      child.kill("SIGTERM");
+      return child.exited;
+    },
+    async restart() {
+      if (child.exitCode === null) {
+        child.kill("SIGKILL");
+        await child.exited;
+      }
+      return spawnDaemon({ ...dirs, listen: address });
+    },
+    async cleanup() {
+      for (const client of clients) client.close();
+      if (child.exitCode === null) {
+        child.kill("SIGKILL");
+        await child.exited;
+      }
+      rmSync(join(dirs.home, ".."), { recursive: true, force: true });
+      rmSync(dirs.stateDir, { recursive: true, force: true });
+    },
+  };
+  return daemon;
+}
+
+/** File watches (inotify) the process holds now. */
+export function inotifyWatches(pid: number): number {
+  let watches = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (!readlinkSync(`/proc/${pid}/fd/${fd}`).includes("inotify")) continue;
+      watches += readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8")
+        .split("\n")
+        .filter((line) => line.startsWith("inotify wd:")).length;
+    } catch {
+      // Closed while we looked.
+    }
+  }
+  return watches;
+}
+
+/** Open file descriptors of the process that point at `path`. */
+export function fdsOpenOn(pid: number, path: string): number {
+  let count = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`) === path) count++;
+    } catch {
+      // Closed while we looked.
+    }
+  }
+  return count;
+}
+
+export async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of chunks) parts.push(chunk);
+  return Buffer.concat(parts);
+}
+
+/** The gRPC status code of a rejected call. */
+export async function codeOf(promise: Promise<unknown>): Promise<number | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    return (error as { code?: number }).code;
+  }
+}
