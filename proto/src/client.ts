@@ -109,8 +109,12 @@ export function loadClientIdentity(home: string | undefined, explicit: ClientIde
   };
 }
 
-/** A client of jobber.v1.JobService at `addr`, over TLS 1.3 with the client certificate. */
-export function connectJobService(options: ConnectOptions): JobClient {
+/**
+ * A grpc-js channel to jobberd at `addr`, over TLS 1.3 with the client
+ * certificate. `connectJobService` wraps it in typed calls; tests use it to
+ * send what no well-behaved client would.
+ */
+export function openJobServiceChannel(options: ConnectOptions): Client {
   const identity = loadClientIdentity(options.home, options.identity);
   // A SecureContext is the only way grpc-js lets us set the protocol version on
   // the client; with it, grpc-js applies nothing of its own (no cipher list).
@@ -122,11 +126,16 @@ export function connectJobService(options: ConnectOptions): JobClient {
     ca: identity.ca,
   });
   const { channelOptions, verifyOptions } = serverNameOptions(options.serverName ?? hostOf(options.addr));
-  const client = new Client(
+  return new Client(
     options.addr,
     credentials.createFromSecureContext(secureContext, verifyOptions),
     channelOptions,
   );
+}
+
+/** A client of jobber.v1.JobService at `addr`, over TLS 1.3 with the client certificate. */
+export function connectJobService(options: ConnectOptions): JobClient {
+  const client = openJobServiceChannel(options);
   const definition = jobServiceDefinition;
 
   return {
