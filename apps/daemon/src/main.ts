@@ -7,6 +7,7 @@ import { defineCommand, runMain } from "citty";
 import { consola, LogLevels } from "consola";
 import { startDaemon } from "./daemon";
 import { issueClientIdentity } from "./pki";
+import { rootRefusal } from "./root";
 
 // consola goes quiet under CI=true or NODE_ENV=test; a daemon's request log must not.
 consola.level = LogLevels.info;

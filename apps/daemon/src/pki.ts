@@ -8,6 +8,7 @@ import { constants } from "node:fs";
 import { access, chmod, lstat, mkdir, readFile, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { ensurePrivateDir } from "@jobber/jobber";
 import type { X509Certificate } from "@peculiar/x509";
 import { IdentityError } from "./identity-error";
 import { x509 } from "./x509";
@@ -152,7 +153,7 @@ export function certificateHash(der: Uint8Array): string {
  */
 export async function bootstrapHome(home: string): Promise<{ created: boolean }> {
   const paths = homePaths(home);
-  await ensurePrivateDirectory(home);
+  ensurePrivateDir(home, "home directory");
   if (await exists(paths.serverCert)) return { created: false };
 
   const firstClientInPool = join(paths.pool, "client.crt");
@@ -174,7 +175,7 @@ export async function bootstrapHome(home: string): Promise<{ created: boolean }>
         "Add a server.crt and server.key issued by your CA, or move these files away to let jobberd create a new PKI.",
     );
   }
-  await ensurePrivateDirectory(paths.pool);
+  ensurePrivateDir(paths.pool, "client pool");
 
   const machineName = hostname();
   const ca = await createIdentity({ profile: "ca", commonName: `jobber CA (${machineName})` });
@@ -263,8 +264,8 @@ export async function issueClientIdentity(
     throw new IdentityError("FAILED_PRECONDITION", `${paths.caKey} does not belong to ${paths.caCert}`);
   }
 
-  await ensurePrivateDirectory(outDir);
-  await ensurePrivateDirectory(paths.pool);
+  ensurePrivateDir(outDir, "client home");
+  ensurePrivateDir(paths.pool, "client pool");
   await writeNewFile(out.clientKey, client.keyPem, PRIVATE_FILE_MODE);
   await writeNewFile(out.clientCert, client.certPem, PUBLIC_FILE_MODE);
   await writeNewFile(out.caCert, ca.certPem, PUBLIC_FILE_MODE);
@@ -275,41 +276,6 @@ export async function issueClientIdentity(
     keyPath: out.clientKey,
     hash: certificateHash(new Uint8Array(client.cert.rawData)),
   };
-}
-
-/**
- * Creates `path` (and missing parents) as 0700 and refuses a directory that
- * is a symbolic link, owned by another user, or writable by group or others:
- * any of these would let someone else swap the keys or pool kept there.
- */
-export async function ensurePrivateDirectory(path: string): Promise<void> {
-  const created = await mkdir(path, { recursive: true, mode: PRIVATE_DIRECTORY_MODE });
-  // mkdir's mode is filtered by the umask; say exactly what we mean for the directory we made.
-  if (created !== undefined) await chmod(path, PRIVATE_DIRECTORY_MODE);
-  const info = await lstat(path);
-  if (info.isSymbolicLink()) {
-    throw new IdentityError(
-      "FAILED_PRECONDITION",
-      `${path} is a symbolic link; use the real directory instead`,
-    );
-  }
-  if (!info.isDirectory()) {
-    throw new IdentityError("FAILED_PRECONDITION", `${path} is not a directory`);
-  }
-  const uid = process.getuid?.();
-  if (uid !== undefined && info.uid !== uid) {
-    throw new IdentityError(
-      "FAILED_PRECONDITION",
-      `${path} is owned by uid ${info.uid}, not by this user (uid ${uid}); use a directory of your own`,
-    );
-  }
-  if ((info.mode & 0o022) !== 0) {
-    const mode = (info.mode & 0o777).toString(8);
-    throw new IdentityError(
-      "FAILED_PRECONDITION",
-      `${path} is writable by group or others (mode ${mode}); chmod 700 it`,
-    );
-  }
 }
 
 /** Writes a file that must not exist yet ("wx"), with the given mode. */

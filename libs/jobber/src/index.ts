@@ -5,4 +5,5 @@ export { CertificateError, type ErrorCode, JobError, SetupError } from "./errors
 export { describeStatus, type Job, type JobInfo } from "./job";
 export { type Jobber, type JobberOptions, type JobberStats, openJobber } from "./jobber";
 export { DEFAULT_LIMITS, type Limits, type ResolvedLimits } from "./limits";
+export { ensurePrivateDir } from "./private-dir";
 export type { JobState, JobStatus } from "./status";

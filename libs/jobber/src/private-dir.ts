@@ -18,7 +18,10 @@ export function ensurePrivateDir(path: string, what: string): void {
   }
   const uid = process.getuid?.() ?? 0;
   if (stat.isSymbolicLink())
-    throw new SetupError("FAILED_PRECONDITION", `${what} ${path} is a symlink; refusing it`);
+    throw new SetupError(
+      "FAILED_PRECONDITION",
+      `${what} ${path} is a symbolic link; use the real directory instead`,
+    );
   if (!stat.isDirectory()) throw new SetupError("FAILED_PRECONDITION", `${what} ${path} is not a directory`);
   if (stat.uid !== uid) {
     throw new SetupError(
