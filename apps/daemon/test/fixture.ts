@@ -1,13 +1,14 @@
 // A real jobberd, as a separate process, on a free port with temporary home
 // and state directories, and clients built from the identities it issued.
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { connectJobService, type JobClient } from "@jobber/proto";
 import type { Subprocess } from "bun";
 
 const MAIN = resolve(import.meta.dir, "../src/main.ts");
-/** Not /tmp: jobs get a private /tmp, and tests check what they can see. */
-export const TEST_ROOT = "/var/tmp";
+/** Not /tmp or /var/tmp: jobs get private ones, and tests check what they can see. */
+export const TEST_ROOT = "/var/lib/jobber-test";
+mkdirSync(TEST_ROOT, { recursive: true, mode: 0o700 });
 
 export interface DaemonProcess {
   home: string;

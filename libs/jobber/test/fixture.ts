@@ -5,11 +5,12 @@ import { join } from "node:path";
 import { type Jobber, type JobberOptions, openJobber } from "../src/index";
 
 /**
- * Not /tmp: every job gets a private /tmp, which would hide the fixture's
- * directories whether or not the daemon masks them, and the masking is what
- * the tests must prove.
+ * Not /tmp or /var/tmp: every job gets private ones, which would hide the
+ * fixture's directories whether or not the daemon masks them, and the
+ * masking is what the tests must prove.
  */
-export const TEST_ROOT = "/var/tmp";
+export const TEST_ROOT = "/var/lib/jobber-test";
+mkdirSync(TEST_ROOT, { recursive: true, mode: 0o700 });
 
 export interface Fixture {
   jobber: Jobber;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Certificate } from "../src/index";
 import { collect, createFixture, type Fixture, processesInCgroup, TEST_ROOT, waitForOutput } from "./fixture";
@@ -222,7 +222,8 @@ describe("errors", () => {
 
   test("a program the job's user cannot execute ends as failed, with the reason", async () => {
     // Executable by root, so it resolves, but not by the unprivileged job user.
-    const dir = mkdtempSync(join(TEST_ROOT, "jobber-program-"));
+    // Somewhere the job can see: not a scratch directory it gets privately.
+    const dir = mkdtempSync("/var/lib/jobber-program-");
     try {
       chmodSync(dir, 0o755);
       writeFileSync(join(dir, "root-only"), "#!/bin/sh\necho hi\n", { mode: 0o700 });
@@ -279,6 +280,23 @@ describe("sandbox", () => {
     expect(output).toContain("Permission denied");
     expect(output).toEndWith("done\n");
     expect(readFileSync(join(fixture.home, "secret.key"), "utf8")).toContain("private key");
+  });
+
+  test("the job can write only its output and its private scratch directories", async () => {
+    const job = await run([
+      "sh",
+      "-c",
+      [
+        "touch /etc/jobber-escape 2>/dev/null && echo wrote-etc",
+        "touch /var/lib/jobber-escape 2>/dev/null && echo wrote-var-lib",
+        "echo scratch > /tmp/f && cat /tmp/f",
+        "echo scratch > /dev/shm/f && cat /dev/shm/f",
+        "ls -A /var/tmp | wc -l",
+      ].join("; "),
+    ]);
+    const output = (await collect(job.follow())).toString();
+    expect(output).toBe("scratch\nscratch\n0\n");
+    expect(existsSync("/var/lib/jobber-escape")).toBe(false);
   });
 
   test("loopback is up inside the job", async () => {

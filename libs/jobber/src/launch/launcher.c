@@ -87,6 +87,7 @@ extern int *__errno_location(void);
 #define SYS_pidfd_open 434
 #define SYS_clone3 435
 #define SYS_close_range 436
+#define SYS_mount_setattr 442
 
 #define CLONE_NEWNS 0x00020000UL
 #define CLONE_NEWUTS 0x04000000UL
@@ -140,6 +141,13 @@ extern int *__errno_location(void);
 struct clone_args {
   u64 flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
 };
+
+struct mount_attr {
+  u64 attr_set, attr_clr, propagation, userns_fd;
+};
+#define MOUNT_ATTR_RDONLY 0x1UL
+#define MOUNT_ATTR_NOSUID 0x2UL
+#define AT_RECURSIVE 0x8000
 
 struct kernel_sigaction {
   u64 handler, flags, restorer, mask;
@@ -269,7 +277,7 @@ fail: {
 }
 }
 
-static const char *const private_tmp[] = {"/tmp", "/dev/shm", 0};
+static const char *const private_tmp[] = {"/tmp", "/var/tmp", "/dev/shm", 0};
 
 /* PID 1 of the job. Never returns. */
 static void run_init(const struct launch_config *cfg, const struct launch_strings *str) {
@@ -292,6 +300,13 @@ static void run_init(const struct launch_config *cfg, const struct launch_string
 
   /* Mount changes below must not propagate back to the host. */
   if (sys(SYS_mount, "none", "/", 0, MS_REC | MS_PRIVATE, 0) < 0) init_fail(dir_fd, "mount-private");
+  /* The host's whole tree, read-only and without setuid, for this job only:
+   * it writes its log (through the fd it was given) and its private scratch
+   * directories below, nothing else. Device nodes such as /dev/null stay
+   * writable; a read-only mount only stops changes to files and directories. */
+  struct mount_attr read_only = {MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0, 0, 0};
+  if (sys(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &read_only, sizeof read_only) < 0)
+    init_fail(dir_fd, "read-only-root");
   if (sys(SYS_mount, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0) < 0)
     init_fail(dir_fd, "mount-proc");
   /* A sysfs of the job's own network namespace: only its interfaces show. */
