@@ -21,6 +21,8 @@ export interface DaemonOptions {
   /** The user jobs run as; the library's default (nobody) when absent. */
   runAs?: { uid: number; gid: number };
   stopGraceMs?: number;
+  /** The cgroup under which jobs get theirs; "jobber". Two daemons must not share one. */
+  cgroupParent?: string;
 }
 
 export interface Daemon {
@@ -45,6 +47,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     stateDir: options.stateDir,
     runAs: options.runAs,
     stopGraceMs: options.stopGraceMs,
+    cgroupParent: options.cgroupParent,
     warn: (message) => logger.warn(message),
   });
   const authenticator = await Authenticator.fromHome(home);

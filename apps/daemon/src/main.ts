@@ -22,10 +22,9 @@ function homeOf(value: string | undefined): string {
 }
 
 function requireRoot(): void {
-  if (process.getuid?.() !== 0) {
-    consola.error(
-      "jobberd must run as root: it creates a cgroup and namespaces for every job. Try: sudo bun run jobberd",
-    );
+  const refusal = rootRefusal(process.getuid?.());
+  if (refusal) {
+    consola.error(refusal);
     process.exit(1);
   }
 }
@@ -73,6 +72,11 @@ const serve = defineCommand({
       description: "time from SIGTERM to SIGKILL when stopping a job",
       default: "5s",
     },
+    "cgroup-parent": {
+      type: "string",
+      description: "cgroup under which each job gets its own; one jobberd per parent",
+      default: "jobber",
+    },
   },
   run: exitOnError(async ({ args }) => {
     requireRoot();
@@ -82,6 +86,7 @@ const serve = defineCommand({
       stateDir: resolve(args["state-dir"]),
       runAs: parseUser(args["run-as"]),
       stopGraceMs: parseDuration(args["stop-grace"]),
+      cgroupParent: args["cgroup-parent"],
       logger: consola,
     });
     const stop = (signal: string) => {

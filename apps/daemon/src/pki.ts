@@ -5,7 +5,7 @@
 // server.crt + server.key, pool/*.crt (the clients let in), and the client
 // side's own client.crt + client.key.
 import { constants } from "node:fs";
-import { access, chmod, lstat, mkdir, readFile, writeFile } from "node:fs/promises";
+import { access, chmod, readFile, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { ensurePrivateDir } from "@jobber/jobber";
@@ -25,7 +25,7 @@ const CLOCK_SKEW_MS = 5 * 60 * 1000;
 
 const PRIVATE_FILE_MODE = 0o600;
 const PUBLIC_FILE_MODE = 0o644;
-const PRIVATE_DIRECTORY_MODE = 0o700;
+const _PRIVATE_DIRECTORY_MODE = 0o700;
 
 /** Paths of the files in a jobber home. */
 export function homePaths(home: string) {

@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync
 import { join, resolve } from "node:path";
 import { connectJobService, type JobClient } from "@jobber/proto";
 import type { Subprocess } from "bun";
+import { removeCgroupParent } from "../../../libs/jobber/test/cgroup-cleanup";
 
 const MAIN = resolve(import.meta.dir, "../src/main.ts");
 /** Not /tmp or /var/tmp: jobs get private ones, and tests check what they can see. */
@@ -12,6 +13,8 @@ mkdirSync(TEST_ROOT, { recursive: true, mode: 0o700 });
 
 export interface DaemonProcess {
   home: string;
+  /** Where this daemon's job cgroups live, relative to each cgroup hierarchy. */
+  cgroupParent: string;
   stateDir: string;
   address: string;
   process: Subprocess<"ignore", "pipe", "pipe">;
@@ -30,7 +33,10 @@ export interface DaemonProcess {
   cleanup(): Promise<void>;
 }
 
+let daemonsStarted = 0;
+
 interface Dirs {
+  cgroupParent: string;
   home: string;
   stateDir: string;
   listen: string;
@@ -40,11 +46,14 @@ interface Dirs {
 export async function startDaemonProcess(extraArgs: string[] = []): Promise<DaemonProcess> {
   const home = join(mkdtempSync(join(TEST_ROOT, "jobberd-home-")), "home");
   const stateDir = mkdtempSync(join(TEST_ROOT, "jobberd-state-"));
+  // Job ids start at 1 in every state directory: daemons side by side need cgroup parents of their own.
+  const cgroupParent = `jobber-test-${process.pid}-${++daemonsStarted}`;
   return spawnDaemon({
     home,
     stateDir,
+    cgroupParent,
     listen: "127.0.0.1:0",
-    extraArgs: ["--stop-grace", "1s", ...extraArgs],
+    extraArgs: ["--stop-grace", "1s", "--cgroup-parent", cgroupParent, ...extraArgs],
   });
 }
 
@@ -97,6 +106,7 @@ async function spawnDaemon(dirs: Dirs): Promise<DaemonProcess> {
   const address = (/listening on (\S+)/.exec(listening) as RegExpExecArray)[1] as string;
   const daemon: DaemonProcess = {
     home: dirs.home,
+    cgroupParent: dirs.cgroupParent,
     stateDir: dirs.stateDir,
     address,
     process: child,
@@ -134,6 +144,7 @@ async function spawnDaemon(dirs: Dirs): Promise<DaemonProcess> {
         child.kill("SIGKILL");
         await child.exited;
       }
+      removeCgroupParent(dirs.cgroupParent);
       rmSync(join(dirs.home, ".."), { recursive: true, force: true });
       rmSync(dirs.stateDir, { recursive: true, force: true });
     },

@@ -1,8 +1,9 @@
 // A real Jobber on temporary directories and a cgroup parent of its own, so
 // that a test can count what it leaves behind.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Jobber, type JobberOptions, openJobber } from "../src/index";
+import { removeCgroupParent } from "./cgroup-cleanup";
 
 /**
  * Not /tmp or /var/tmp: every job gets private ones, which would hide the
@@ -40,39 +41,12 @@ export function createFixture(options: Partial<JobberOptions> = {}): Fixture {
     },
     cleanup() {
       fixture.jobber.close();
-      for (const dir of cgroupDirs(cgroupParent)) killAndRemoveTree(dir);
+      removeCgroupParent(cgroupParent);
       rmSync(home, { recursive: true, force: true });
       rmSync(stateDir, { recursive: true, force: true });
     },
   };
   return fixture;
-}
-
-/** Every directory of this parent in every cgroup hierarchy. */
-function cgroupDirs(parent: string): string[] {
-  return ["unified", "cpu", "memory", "blkio", "pids", "."]
-    .map((hierarchy) => join("/sys/fs/cgroup", hierarchy, parent))
-    .filter((dir) => {
-      try {
-        return readdirSync(dir).length >= 0;
-      } catch {
-        return false;
-      }
-    });
-}
-
-function killAndRemoveTree(dir: string): void {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) killAndRemoveTree(join(dir, entry.name));
-  }
-  try {
-    writeFileSync(join(dir, "cgroup.kill"), "1");
-  } catch {}
-  try {
-    rmdirSync(dir);
-  } catch {
-    // Still busy: the test that leaked it has already failed on the count.
-  }
 }
 
 /** Host PIDs of every process whose cgroup v2 path ends in `/<parent>/<name>`. */

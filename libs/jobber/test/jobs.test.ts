@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Certificate } from "../src/index";
-import { collect, createFixture, type Fixture, processesInCgroup, TEST_ROOT, waitForOutput } from "./fixture";
+import { collect, createFixture, type Fixture, processesInCgroup, waitForOutput } from "./fixture";
 
 let fixture: Fixture;
 let tenant: Certificate;
