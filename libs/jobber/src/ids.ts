@@ -9,9 +9,11 @@ import type { JobStore } from "./store";
  */
 export class IdAllocator {
   private last: number;
+  private readonly lastId: ReturnType<JobStore["openLastId"]>;
 
-  constructor(private readonly store: JobStore) {
-    let highest = store.readLastId();
+  constructor(store: JobStore) {
+    this.lastId = store.openLastId();
+    let highest = this.lastId.read();
     for (const tenant of store.tenants()) {
       for (const id of store.ids(tenant)) highest = Math.max(highest, id);
     }
@@ -20,8 +22,12 @@ export class IdAllocator {
 
   next(): number {
     const id = this.last + 1;
-    this.store.writeLastId(id);
+    this.lastId.write(id);
     this.last = id;
     return id;
+  }
+
+  close(): void {
+    this.lastId.close();
   }
 }

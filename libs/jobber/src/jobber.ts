@@ -217,6 +217,7 @@ export class Jobber implements JobHost, TenantHost {
   /** Lets go of every job and watcher. Jobs keep running; the next Jobber on this state directory adopts them. */
   close(): void {
     this.supervisor.releaseAll();
+    this.ids.close();
   }
 
   /**
