@@ -269,17 +269,26 @@ describe("sandbox", () => {
     expect(lines[4]).toBe(`job-${job.id}`);
   });
 
-  test("the job cannot read the daemon's home or state directory", async () => {
+  test("the job cannot read the daemon's home, the pool, or another tenant's log", async () => {
+    writeFileSync(join(fixture.home, "pool", "someone.crt"), "pool certificate\n");
+    const other = fixture.jobber.certificateFromDer(Buffer.from("tenant two"));
+    const secret = other.newJob(["echo", "secret of tenant two"]);
+    await secret.start();
+    await secret.finished();
+    const otherLog = join(fixture.stateDir, "jobs", other.hash(), String(secret.id), "log");
     const job = await run([
       "sh",
       "-c",
-      `cat ${fixture.home}/secret.key; ls ${fixture.stateDir}/jobs; echo done`,
+      `cat ${fixture.home}/secret.key ${fixture.home}/pool/someone.crt ${otherLog}; ls ${fixture.stateDir}/jobs; echo done`,
     ]);
     const output = (await collect(job.follow())).toString();
     expect(output).not.toContain("private key");
+    expect(output).not.toContain("pool certificate");
+    expect(output).not.toContain("secret of tenant two");
     expect(output).toContain("Permission denied");
     expect(output).toEndWith("done\n");
-    expect(readFileSync(join(fixture.home, "secret.key"), "utf8")).toContain("private key");
+    // All of it is there on the host.
+    expect(readFileSync(otherLog, "utf8")).toBe("secret of tenant two\n");
   });
 
   test("the job can write only its output and its private scratch directories", async () => {
