@@ -1,6 +1,6 @@
 // The library's runtime: one per state directory. It owns the store, the id
 // allocator, the cgroup driver and the supervisor of running jobs.
-import { closeSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { closeSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Certificate, pemToDer, type TenantHost } from "./certificate";
 import { blockDevicesOf, type CgroupDriver, detectCgroups } from "./cgroup";
@@ -113,9 +113,20 @@ export class Jobber implements JobHost, TenantHost {
     });
   }
 
-  /** A tenant from a PEM certificate. */
+  /** A tenant from a PEM certificate, saved into the pool as `<hash>.crt` (the seed's NewCertificate). */
   newCertificate(pem: string | Uint8Array): Certificate {
-    return new Certificate(this, pemToDer(typeof pem === "string" ? pem : Buffer.from(pem).toString("utf8")));
+    const certificate = new Certificate(
+      this,
+      pemToDer(typeof pem === "string" ? pem : Buffer.from(pem).toString("utf8")),
+    );
+    const pool = join(this.options.home, "pool");
+    try {
+      ensurePrivateDir(pool, "client pool");
+      writeFileSync(join(pool, `${certificate.hash()}.crt`), certificate.bytes(), { mode: 0o644 });
+    } catch (error) {
+      throw new CertificateError("INTERNAL", `cannot save the certificate into ${pool}: ${error}`);
+    }
+    return certificate;
   }
 
   /** A tenant from the DER bytes a TLS peer presented. */

@@ -248,6 +248,25 @@ describe("errors", () => {
     }
   });
 
+  test("newCertificate saves into the pool; getClientCertificates finds it by hash", async () => {
+    const made = Bun.spawnSync(
+      ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"].concat([
+        "-keyout",
+        "/dev/null",
+        "-subj",
+        "/CN=pool test",
+        "-days",
+        "1",
+      ]),
+    );
+    const pem = made.stdout.toString();
+    const certificate = fixture.jobber.newCertificate(pem);
+    expect(certificate.hash()).toMatch(/^[0-9a-f]{64}$/);
+    expect(Buffer.from(certificate.bytes()).toString()).toBe(pem);
+    const pool = await fixture.jobber.getClientCertificates();
+    expect(pool.map((c) => c.hash())).toContain(certificate.hash());
+  });
+
   test("a pool file that is not a certificate is a CertificateError", async () => {
     expect(() => fixture.jobber.newCertificate("hello")).toThrow(/not a PEM certificate/);
   });
