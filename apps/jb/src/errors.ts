@@ -1,0 +1,103 @@
+// Every failure as one line that says what went wrong and what to do next.
+// gRPC status codes decide the wording; the daemon's details are sentences
+// written for people and pass through as they are.
+import { ClientIdentityError } from "@jobber/proto";
+import { UsageError } from "./failure";
+
+/** Where jb was talking to, for the hints. */
+export interface Target {
+  addr: string;
+  home: string;
+}
+
+// gRPC status codes (grpc-js's `status` enum); jb depends on @jobber/proto
+// alone, so the few it words differently are named here.
+const CANCELLED = 1;
+const UNKNOWN = 2;
+const INVALID_ARGUMENT = 3;
+const DEADLINE_EXCEEDED = 4;
+const NOT_FOUND = 5;
+const ALREADY_EXISTS = 6;
+const PERMISSION_DENIED = 7;
+const FAILED_PRECONDITION = 9;
+const UNIMPLEMENTED = 12;
+const INTERNAL = 13;
+const UNAVAILABLE = 14;
+const UNAUTHENTICATED = 16;
+
+interface ServiceErrorLike {
+  code: number;
+  details: string;
+}
+
+function isServiceError(error: unknown): error is ServiceErrorLike {
+  return (
+    typeof error === "object" &&
+    error !== null &&
+    typeof (error as ServiceErrorLike).code === "number" &&
+    typeof (error as ServiceErrorLike).details === "string"
+  );
+}
+
+/**
+ * grpc-js reports a failed connection as UNAVAILABLE with the socket's error
+ * inside its details ("No connection established. Last error: Error: connect
+ * ECONNREFUSED 127.0.0.1:1. Resolution note: "); the status carries no other
+ * field for it, so this is the one place that reads the text.
+ */
+function connectionCause(details: string): string {
+  const last = /Last error: (?:Error: )?(.*?)\.?(?: Resolution note:.*)?$/s.exec(details);
+  return (last?.[1] ?? details).trim();
+}
+
+function isTlsFailure(cause: string): boolean {
+  return /certificate|self[- ]signed|verify|altnames|handshake|ssl|tls/i.test(cause);
+}
+
+/** One line for stderr: what failed and what to do about it. */
+export function describeError(error: unknown, target: Target): string {
+  if (error instanceof UsageError) return error.message;
+  if (error instanceof ClientIdentityError) {
+    return `${error.message}; point --home or JOBBER_HOME at a client home`;
+  }
+  if (!isServiceError(error)) {
+    return error instanceof Error ? error.message : String(error);
+  }
+  const { code, details } = error;
+  switch (code) {
+    case UNAVAILABLE: {
+      const cause = connectionCause(details);
+      if (isTlsFailure(cause)) {
+        return `TLS with jobberd at ${target.addr} failed (${cause}): check that ${target.home}/ca.crt is the CA of that server's certificate and --addr names it`;
+      }
+      return `cannot reach jobberd at ${target.addr} (${cause}): is it running? start it with: sudo bun run jobberd (or point --addr / JOBBER_ADDR at it)`;
+    }
+    case DEADLINE_EXCEEDED:
+      return `jobberd at ${target.addr} did not answer in time: is it running and reachable? (--addr / JOBBER_ADDR)`;
+    case UNAUTHENTICATED:
+      return `jobberd at ${target.addr} did not accept the certificate in ${target.home}: ${details}`;
+    case PERMISSION_DENIED:
+      return `not allowed: ${details}`;
+    case NOT_FOUND:
+      return `${details}; jb list shows your jobs`;
+    case FAILED_PRECONDITION:
+      return `${details}; jb list shows your jobs and how they ended`;
+    case INVALID_ARGUMENT:
+    case ALREADY_EXISTS:
+      return details;
+    case INTERNAL:
+    case UNKNOWN:
+      return `jobberd failed: ${details}`;
+    case UNIMPLEMENTED:
+      return `jobberd at ${target.addr} does not know this call (${details}): is it an older version?`;
+    case CANCELLED:
+      return `the call was cancelled: ${details}`;
+    default:
+      return `jobberd answered with status ${code}: ${details}`;
+  }
+}
+
+/** The exit status for a failure: 2 for a mistake in how jb was called, else 1. */
+export function exitStatusOf(error: unknown): number {
+  return error instanceof UsageError ? error.exitStatus : 1;
+}
