@@ -33,6 +33,7 @@ export function jobMessage(info: JobInfo): Job {
     exitCode: jobStatus.exitCode ?? 0,
     signal: jobStatus.signal ?? "",
     finishedAt: jobStatus.finishedAt ?? "",
+    failureReason: jobStatus.reason ?? "",
     limits: create(LimitsSchema, {
       cpus: limits.cpus,
       memoryBytes: BigInt(limits.memoryBytes),

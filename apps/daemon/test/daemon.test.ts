@@ -1,6 +1,15 @@
 // jobberd end to end: a real daemon process, real mTLS, the generated client.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { connectJobService, type JobClient, JobStatus } from "@jobber/proto";
@@ -211,6 +220,24 @@ describe("errors", () => {
     } finally {
       anonymous.close();
       stranger.close();
+    }
+  });
+
+  test("a job whose command cannot be executed is FAILED, with the reason", async () => {
+    // Executable by root, so it resolves, but not by the unprivileged job user.
+    const dir = mkdtempSync("/var/lib/jobber-program-");
+    try {
+      chmodSync(dir, 0o755);
+      writeFileSync(join(dir, "root-only"), "#!/bin/sh\necho hi\n", { mode: 0o700 });
+      const { job } = await client.startJob({ args: [join(dir, "root-only")] });
+      expect(await waitForEnd(job?.id as bigint)).toMatchObject({
+        status: JobStatus.FAILED,
+        finished: true,
+        failureReason: "exec failed: EACCES",
+      });
+      expect((await client.getJobLog({ jobId: job?.id })).log).toHaveLength(0);
+    } finally {
+      rmSync(dir, { recursive: true });
     }
   });
 });

@@ -84,6 +84,7 @@ async function spawnDaemon(dirs: Dirs): Promise<DaemonProcess> {
   void pump(child.stdout);
   void pump(child.stderr);
   const clients: JobClient[] = [];
+  const issued: string[] = [];
 
   const waitForLog = (pattern: RegExp) =>
     new Promise<string>((resolvePromise, reject) => {
@@ -118,6 +119,7 @@ async function spawnDaemon(dirs: Dirs): Promise<DaemonProcess> {
     },
     async issueClient(name) {
       const out = join(mkdtempSync(join(TEST_ROOT, `jobber-client-${name}-`)), "home");
+      issued.push(join(out, ".."));
       const issue = Bun.spawn(["bun", MAIN, "issue-client", name, "--out", out, "--home", dirs.home], {
         stdout: "pipe",
         stderr: "pipe",
@@ -145,6 +147,7 @@ async function spawnDaemon(dirs: Dirs): Promise<DaemonProcess> {
         await child.exited;
       }
       removeCgroupParent(dirs.cgroupParent);
+      for (const dir of issued) rmSync(dir, { recursive: true, force: true });
       rmSync(join(dirs.home, ".."), { recursive: true, force: true });
       rmSync(dirs.stateDir, { recursive: true, force: true });
     },

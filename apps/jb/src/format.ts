@@ -81,6 +81,7 @@ export interface JobJson {
   signal: string | null;
   created_at: string;
   finished_at: string | null;
+  failure_reason: string | null;
   limits: {
     cpus: number;
     memory_bytes: number;
@@ -102,6 +103,7 @@ export function jobJson(job: Job): JobJson {
     signal: job.signal === "" ? null : job.signal,
     created_at: job.createdAt,
     finished_at: job.finishedAt === "" ? null : job.finishedAt,
+    failure_reason: job.failureReason === "" ? null : job.failureReason,
     limits: job.limits
       ? {
           cpus: job.limits.cpus,
@@ -153,7 +155,7 @@ export function endingNote(job: Job): string | undefined {
     case JobStatus.OOM_KILLED:
       return `job ${job.id} was killed by the OOM killer at its memory limit${limit}`;
     case JobStatus.FAILED:
-      return `job ${job.id} failed: its command could not be executed`;
+      return `job ${job.id} failed to start: ${job.failureReason || "its command could not be executed"}`;
     default:
       return `job ${job.id}'s output ended while it is ${statusWord(job)}`;
   }

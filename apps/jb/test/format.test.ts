@@ -104,6 +104,7 @@ describe("jobJson", () => {
       signal: null,
       created_at: "2026-11-28T22:59:03Z",
       finished_at: null,
+      failure_reason: null,
       limits: { cpus: 0.5, memory_bytes: 256 << 20, io_read_bps: 0, io_write_bps: 0, pids_max: 100 },
     });
   });

@@ -173,9 +173,10 @@ export class Jobber implements JobHost, TenantHost {
     let cgroup: ReturnType<CgroupDriver["create"]> | undefined;
     const fds: number[] = [];
     try {
-      cgroup = this.cgroups.create(String(id), record.limits);
+      // The log first: a job that fails to launch still has one (empty) to read.
       const { logFd, jobDirFd } = this.store.openForLaunch(tenant, id);
       fds.push(logFd, jobDirFd);
+      cgroup = this.cgroups.create(String(id), record.limits);
       const { cgroupFd, v1ProcsFds } = cgroup.openForLaunch();
       fds.push(cgroupFd, ...v1ProcsFds);
       const { pid, pidfd } = launch({
