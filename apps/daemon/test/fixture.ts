@@ -36,6 +36,7 @@ export interface DaemonProcess {
 let daemonsStarted = 0;
 
 interface Dirs {
+  command: string[];
   cgroupParent: string;
   home: string;
   stateDir: string;
@@ -43,12 +44,19 @@ interface Dirs {
   extraArgs: string[];
 }
 
-export async function startDaemonProcess(extraArgs: string[] = []): Promise<DaemonProcess> {
+/** The jobberd to run: from source by default, or a compiled binary. */
+export const JOBBERD_FROM_SOURCE = ["bun", MAIN];
+
+export async function startDaemonProcess(
+  extraArgs: string[] = [],
+  command: string[] = JOBBERD_FROM_SOURCE,
+): Promise<DaemonProcess> {
   const home = join(mkdtempSync(join(TEST_ROOT, "jobberd-home-")), "home");
   const stateDir = mkdtempSync(join(TEST_ROOT, "jobberd-state-"));
   // Job ids start at 1 in every state directory: daemons side by side need cgroup parents of their own.
   const cgroupParent = `jobber-test-${process.pid}-${++daemonsStarted}`;
   return spawnDaemon({
+    command,
     home,
     stateDir,
     cgroupParent,
@@ -60,8 +68,7 @@ export async function startDaemonProcess(extraArgs: string[] = []): Promise<Daem
 async function spawnDaemon(dirs: Dirs): Promise<DaemonProcess> {
   const child = Bun.spawn(
     [
-      "bun",
-      MAIN,
+      ...dirs.command,
       "--listen",
       dirs.listen,
       "--home",
@@ -120,7 +127,7 @@ async function spawnDaemon(dirs: Dirs): Promise<DaemonProcess> {
     async issueClient(name) {
       const out = join(mkdtempSync(join(TEST_ROOT, `jobber-client-${name}-`)), "home");
       issued.push(join(out, ".."));
-      const issue = Bun.spawn(["bun", MAIN, "issue-client", name, "--out", out, "--home", dirs.home], {
+      const issue = Bun.spawn([...dirs.command, "issue-client", name, "--out", out, "--home", dirs.home], {
         stdout: "pipe",
         stderr: "pipe",
       });
