@@ -1,0 +1,286 @@
+// A real jobberd process for the benchmarks: a free port, temporary home and
+// state directories under /var/tmp, its RSS and CPU time read from /proc, and
+// a cleanup that leaves no job, cgroup or directory behind.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+import { connectJobService, type JobClient, JobStatus } from "../proto/src/index.ts";
+import { onCleanup } from "./cleanup";
+
+const MAIN = resolve(import.meta.dir, "../apps/daemon/src/main.ts");
+/** Not /tmp: jobs get a private /tmp. */
+export const BENCH_ROOT = "/var/tmp";
+let daemons = 0;
+const KEEP_LOG_CHARS = 64 * 1024;
+/** jobberd's request log line: "<tenant> <Rpc> OK <ms>ms". */
+const REQUEST_LINE = / (\w+) OK (\d+(?:\.\d+)?)ms$/;
+
+export interface BenchDaemon {
+  pid: number;
+  address: string;
+  home: string;
+  stateDir: string;
+  /** The cgroup under which it puts its jobs' cgroups; this daemon's alone. */
+  cgroupParent: string;
+  /** A new connection with the identity jobberd bootstrapped; closed by cleanup. */
+  client(): JobClient;
+  /** Resident set size now (VmRSS), in KiB. */
+  rssKiB(): number;
+  /** User + system CPU time so far, in seconds. */
+  cpuSeconds(): number;
+  /** Page faults so far (minor: no I/O, e.g. copy-on-write). */
+  minorFaults(): number;
+  /** The tail of what it logged, for error messages. */
+  logTail(): string;
+  /** Server-side durations (ms, from jobberd's request log) of successful `rpc` calls, oldest first. */
+  serverTimes(rpc: string): number[];
+  /** Stops every job still running (StopJob) and checks that no process, cgroup or job is left. */
+  stopAllJobs(): Promise<LeftoverReport>;
+  /** Stops jobs, kills jobberd, removes its directories. Safe to call twice. */
+  cleanup(): Promise<void>;
+}
+
+export interface LeftoverReport {
+  jobs: number;
+  /** Jobs without a final status after stopping everything. */
+  unfinished: number[];
+  /** Job cgroup directories that still exist under the daemon's cgroup parent. */
+  cgroups: string[];
+}
+
+export interface DaemonOptions {
+  /** Where its home and state directory go; BENCH_ROOT unless set. */
+  root?: string;
+  extraArgs?: string[];
+}
+
+export async function startBenchDaemon(options: DaemonOptions = {}): Promise<BenchDaemon> {
+  const top = mkdtempSync(join(options.root ?? BENCH_ROOT, "jobber-bench-"));
+  const home = join(top, "home");
+  const stateDir = join(top, "state");
+  // A cgroup parent of its own: jobs of other daemons on this host (tests)
+  // are named by their ids too, and cleanup may kill whatever is in it.
+  const cgroupParent = `jobber-bench-${process.pid}-${++daemons}`;
+  const child = Bun.spawn(
+    [
+      "bun",
+      MAIN,
+      "--listen",
+      "127.0.0.1:0",
+      "--home",
+      home,
+      "--state-dir",
+      stateDir,
+      "--cgroup-parent",
+      cgroupParent,
+      ...(options.extraArgs ?? []),
+    ],
+    { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+  );
+  const clients: JobClient[] = [];
+  const serverTimes = new Map<string, number[]>();
+  let log = "";
+  let listening: (address: string) => void = () => {};
+  const address = new Promise<string>((resolveAddress, reject) => {
+    listening = resolveAddress;
+    child.exited.then((code) => reject(new Error(`jobberd exited (${code}) before listening:\n${log}`)));
+  });
+  // jobberd logs a line per request; the pipe must be drained or it blocks.
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    let partialLine = "";
+    for await (const chunk of stream) {
+      const text = decoder.decode(chunk, { stream: true });
+      log = (log + text).slice(-KEEP_LOG_CHARS);
+      const match = /listening on (\S+)/.exec(log);
+      if (match) listening(match[1] as string);
+      const lines = (partialLine + text).split("\n");
+      partialLine = lines.pop() as string;
+      for (const line of lines) {
+        const request = REQUEST_LINE.exec(line);
+        if (!request) continue;
+        const [, rpc, ms] = request as unknown as [string, string, string];
+        const times = serverTimes.get(rpc) ?? [];
+        times.push(Number(ms));
+        serverTimes.set(rpc, times);
+      }
+    }
+  };
+  void pump(child.stdout);
+  void pump(child.stderr);
+
+  let cleaned = false;
+  const daemon: BenchDaemon = {
+    pid: child.pid,
+    address: "",
+    home,
+    stateDir,
+    cgroupParent,
+    client() {
+      const client = connectJobService({ addr: daemon.address, home });
+      clients.push(client);
+      return client;
+    },
+    rssKiB: () => rssKiB(child.pid),
+    cpuSeconds: () => cpuSeconds(child.pid),
+    minorFaults: () => procStat(child.pid).minorFaults,
+    logTail: () => log,
+    serverTimes: (rpc) => [...(serverTimes.get(rpc) ?? [])],
+    stopAllJobs: () => stopAllJobs(daemon, child),
+    async cleanup() {
+      if (cleaned) return;
+      cleaned = true;
+      try {
+        if (child.exitCode === null && daemon.address !== "") await stopAllJobs(daemon, child);
+      } finally {
+        for (const client of clients) client.close();
+        if (child.exitCode === null) {
+          child.kill("SIGKILL");
+          await child.exited;
+        }
+        await removeCgroupParent(cgroupParent);
+        rmSync(top, { recursive: true, force: true });
+      }
+    },
+  };
+  onCleanup(`jobberd ${child.pid}`, () => daemon.cleanup());
+  daemon.address = await address;
+  return daemon;
+}
+
+function statusField(pid: number, field: string): string {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8")
+    .split("\n")
+    .find((candidate) => candidate.startsWith(`${field}:`));
+  if (!line) throw new Error(`/proc/${pid}/status has no ${field}`);
+  return line.slice(field.length + 1).trim();
+}
+
+export function rssKiB(pid: number): number {
+  return Number.parseInt(statusField(pid, "VmRSS"), 10);
+}
+
+function procStat(pid: number): { minorFaults: number; cpuSeconds: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may hold spaces;
+  // utime and stime are in clock ticks, 100 Hz on Linux.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { minorFaults: Number(fields[7]), cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100 };
+}
+
+/** utime + stime of a process, in seconds. */
+export function cpuSeconds(pid: number): number {
+  return procStat(pid).cpuSeconds;
+}
+
+/** Runs `task` over `items`, at most `limit` at a time. */
+export async function forEachLimited<T>(
+  items: T[],
+  limit: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await task(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+async function stopAllJobs(daemon: BenchDaemon, child: Subprocess): Promise<LeftoverReport> {
+  if (child.exitCode === null) {
+    const client = connectJobService({ addr: daemon.address, home: daemon.home });
+    try {
+      const { jobs } = await client.getJobs();
+      const running = jobs.filter((job) => job.status === JobStatus.RUNNING);
+      await forEachLimited(running, 64, async (job) => {
+        try {
+          await client.stopJob({ jobId: job.id });
+        } catch (error) {
+          // FAILED_PRECONDITION: it ended on its own meanwhile.
+          if ((error as { code?: number }).code !== 9) throw error;
+        }
+      });
+    } finally {
+      client.close();
+    }
+  }
+  return leftovers(daemon.stateDir, daemon.cgroupParent);
+}
+
+interface JobDir {
+  id: number;
+  dir: string;
+}
+
+function jobDirs(stateDir: string): JobDir[] {
+  const jobsDir = join(stateDir, "jobs");
+  if (!existsSync(jobsDir)) return [];
+  const dirs: JobDir[] = [];
+  for (const tenant of readdirSync(jobsDir)) {
+    for (const id of readdirSync(join(jobsDir, tenant))) {
+      if (/^\d+$/.test(id)) dirs.push({ id: Number(id), dir: join(jobsDir, tenant, id) });
+    }
+  }
+  return dirs;
+}
+
+const CGROUP_ROOT = "/sys/fs/cgroup";
+
+/**
+ * The daemon's cgroup parent in every hierarchy: the lifecycle one (v2, or
+ * the hybrid host's unified tree) first, then the v1 controllers.
+ */
+function cgroupParents(parent: string): string[] {
+  if (existsSync(join(CGROUP_ROOT, "cgroup.controllers"))) return [join(CGROUP_ROOT, parent)];
+  return ["unified", "cpu", "memory", "blkio", "pids"]
+    .map((hierarchy) => join(CGROUP_ROOT, hierarchy, parent))
+    .filter((dir) => existsSync(join(dir, "..", "cgroup.procs")));
+}
+
+function childCgroups(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => join(dir, entry.name));
+  } catch {
+    return [];
+  }
+}
+
+function leftovers(stateDir: string, cgroupParent: string): LeftoverReport {
+  const dirs = jobDirs(stateDir);
+  const unfinished = dirs.filter((job) => !existsSync(join(job.dir, "status.json"))).map((job) => job.id);
+  return { jobs: dirs.length, unfinished, cgroups: cgroupParents(cgroupParent).flatMap(childCgroups) };
+}
+
+/**
+ * Last resort when jobberd could not stop its jobs: kills everything in its
+ * cgroup parent (this benchmark's alone), then removes the job cgroups and the
+ * parent. A killed init is reaped by the host's init, so a cgroup may stay
+ * busy for a moment.
+ */
+async function removeCgroupParent(cgroupParent: string): Promise<void> {
+  const [lifecycle] = cgroupParents(cgroupParent);
+  for (const job of lifecycle ? childCgroups(lifecycle) : []) {
+    for (const pid of readFileSync(join(job, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) {
+      try {
+        process.kill(Number(pid), "SIGKILL");
+      } catch {
+        // Exited meanwhile.
+      }
+    }
+  }
+  for (const parent of cgroupParents(cgroupParent)) {
+    for (const dir of [...childCgroups(parent), parent]) {
+      for (let attempt = 0; attempt < 40; attempt++) {
+        try {
+          rmdirSync(dir);
+          break;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "EBUSY") break;
+          await Bun.sleep(50);
+        }
+      }
+    }
+  }
+}
