@@ -81,10 +81,15 @@ export async function waitForOutput(
   text: string,
 ): Promise<string> {
   let seen = "";
-  for (;;) {
-    const next = await chunks.next();
-    if (next.done) throw new Error(`job ended before printing ${JSON.stringify(text)}; it printed ${seen}`);
-    seen += Buffer.from(next.value).toString("latin1");
-    if (seen.includes(text)) return seen;
+  try {
+    for (;;) {
+      const next = await chunks.next();
+      if (next.done) throw new Error(`job ended before printing ${JSON.stringify(text)}; it printed ${seen}`);
+      seen += Buffer.from(next.value).toString("latin1");
+      if (seen.includes(text)) return seen;
+    }
+  } finally {
+    // Let go of the follower: its file and its share of the log's watcher.
+    await chunks.return?.();
   }
 }
