@@ -75,7 +75,15 @@ export async function startBenchDaemon(options: DaemonOptions = {}): Promise<Ben
       cgroupParent,
       ...(options.extraArgs ?? []),
     ],
-    { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+    {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, NO_COLOR: "1" },
+      // Its own process group: Ctrl+C reaches the benchmark alone, which then
+      // stops the jobs through jobberd before it kills it.
+      detached: true,
+    },
   );
   const clients: JobClient[] = [];
   const serverTimes = new Map<string, number[]>();

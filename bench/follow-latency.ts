@@ -10,8 +10,10 @@
 // returns them after the inotify event.
 import { closeSync, constants, openSync, readSync, watch } from "node:fs";
 import { join } from "node:path";
+import { connectJobService } from "../proto/src/index.ts";
 import { realtimeMicros } from "./clock";
 import type { BenchDaemon } from "./daemon";
+import { startRawServer } from "./raw-grpc";
 import { type Summary, summarize } from "./stats";
 
 const INTERVAL_SECONDS = 0.01;
@@ -50,6 +52,8 @@ class LineClock {
 export interface FollowLatencyResult {
   follow: Summary;
   tail: Summary;
+  /** Timestamp lines sent by a bare grpc-js server (no file, no inotify): the transport's share. */
+  rawGrpc: Summary;
 }
 
 export async function benchFollowLatency(
@@ -59,13 +63,29 @@ export async function benchFollowLatency(
   const writer = timestampWriter(options.lines + options.warmup);
   const tail = await tailLatencies(writer, join(options.scratchDir, "tail.log"));
   const follow = await followLatencies(daemon, writer);
+  const rawGrpc = await rawGrpcLatencies(daemon.home, options.lines + options.warmup);
   const measured = (latencies: number[]) => {
     if (latencies.length !== options.lines + options.warmup) {
       throw new Error(`expected ${options.lines + options.warmup} lines, got ${latencies.length}`);
     }
     return summarize(latencies.slice(options.warmup));
   };
-  return { follow: measured(follow), tail: measured(tail) };
+  return { follow: measured(follow), tail: measured(tail), rawGrpc: measured(rawGrpc) };
+}
+
+async function rawGrpcLatencies(home: string, lines: number): Promise<number[]> {
+  const server = await startRawServer(home, { ticks: lines });
+  const client = connectJobService({ addr: server.address, home });
+  try {
+    // Handshake first (the raw server answers UNIMPLEMENTED), as for the follower.
+    await client.getJobs().catch(() => undefined);
+    const clock = new LineClock();
+    for await (const chunk of client.followJobLog({ jobId: 0n })) clock.receive(chunk, realtimeMicros());
+    return clock.latencies;
+  } finally {
+    client.close();
+    await server.stop();
+  }
 }
 
 async function followLatencies(daemon: BenchDaemon, writer: string[]): Promise<number[]> {

@@ -1,6 +1,17 @@
 // What the figures were measured on: they mean little without it.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from "node:fs";
 import os from "node:os";
+import { join } from "node:path";
+import { type Summary, summarize } from "./stats";
 
 export interface Machine {
   cores: number;
@@ -60,8 +71,36 @@ function readDirNames(dir: string): string[] {
 }
 
 function gitCommit(): string {
-  const result = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: import.meta.dir });
-  if (result.exitCode !== 0) return "unknown";
-  const dirty = Bun.spawnSync(["git", "status", "--porcelain"], { cwd: import.meta.dir }).stdout.length > 0;
-  return `${result.stdout.toString().trim()}${dirty ? " (with uncommitted changes)" : ""}`;
+  try {
+    const head = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: import.meta.dir });
+    if (head.exitCode !== 0) return "unknown";
+    const dirty = Bun.spawnSync(["git", "status", "--porcelain"], { cwd: import.meta.dir }).stdout.length > 0;
+    return `${head.stdout.toString().trim()}${dirty ? " (with uncommitted changes)" : ""}`;
+  } catch {
+    // No git on this host.
+    return "unknown";
+  }
+}
+
+/**
+ * What creating an empty file costs right now in `root` (µs): a StartJob
+ * creates several in the state directory. On ext4 without a journal this
+ * swings from ~0.1 to ~1 ms with how many inodes the host freed in the
+ * last minutes, so the run records it.
+ */
+export function fileCreationMicros(root: string, files = 100): Summary {
+  const dir = mkdtempSync(join(root, "jobber-bench-fs-"));
+  try {
+    const micros: number[] = [];
+    for (let i = 0; i < files; i++) {
+      const began = performance.now();
+      closeSync(
+        openSync(join(dir, String(i)), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600),
+      );
+      micros.push((performance.now() - began) * 1000);
+    }
+    return summarize(micros);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -102,11 +102,17 @@ function treePssKiB(pid: number): number {
   return total;
 }
 
-function initPids(daemon: BenchDaemon): number[] {
+/** Host PIDs of the inits of the daemon's running jobs (a finished job's PID may be reused). */
+function runningInitPids(daemon: BenchDaemon): number[] {
   const pids: number[] = [];
   const glob = new Bun.Glob("jobs/*/*/pid");
   for (const path of glob.scanSync({ cwd: daemon.stateDir, absolute: true })) {
-    pids.push(Number(readFileSync(path, "utf8")));
+    const pid = Number(readFileSync(path, "utf8"));
+    try {
+      if (readFileSync(`/proc/${pid}/cgroup`, "utf8").includes(`/${daemon.cgroupParent}/`)) pids.push(pid);
+    } catch {
+      // Not running.
+    }
   }
   return pids;
 }
@@ -128,7 +134,8 @@ export async function benchManyJobs(
 ): Promise<ManyJobsResult> {
   const client = daemon.client();
   for (let i = 0; i < options.warmup; i++) await startAndWait(client);
-  // Let the last job's bookkeeping and any collection settle before reading RSS.
+  // RSS is a level, not an event: give the last job's bookkeeping (and the
+  // collector) a moment before reading it.
   await Bun.sleep(500);
   const idleRssKiB = daemon.rssKiB();
   const idle = {
@@ -156,7 +163,11 @@ export async function benchManyJobs(
     watches: inotifyWatches(daemon.pid),
     threads: threadCount(daemon.pid),
   };
-  const jobProcessesPssKiB = initPids(daemon).reduce((sum, pid) => sum + treePssKiB(pid), 0);
+  const initPids = runningInitPids(daemon);
+  if (initPids.length !== options.jobs) {
+    throw new Error(`found ${initPids.length} running inits, expected ${options.jobs}`);
+  }
+  const jobProcessesPssKiB = initPids.reduce((sum, pid) => sum + treePssKiB(pid), 0);
 
   const stopBegan = performance.now();
   const leftovers = await daemon.stopAllJobs();

@@ -1,10 +1,13 @@
-// The throughput baseline: a bare grpc-js server, in its own process like
+// The transport baselines: a bare grpc-js server, in its own process like
 // jobberd, with jobberd's TLS credentials and its FollowJobLog method
-// definition (same path, same protobuf (de)serialisation), streaming a file
-// in the same 256 KiB chunks with the same backpressure. No authentication,
-// no job library, no watchers: what is left is transport.
+// definition (same path, same protobuf (de)serialisation). No
+// authentication, no job library, no watchers: what is left is transport.
 //
 //   bun bench/raw-grpc-server.ts --home <jobberd home> --file <path>
+//     streams the file in jobberd's 256 KiB chunks with the same backpressure;
+//   bun bench/raw-grpc-server.ts --home <jobberd home> --ticks <count>
+//     sends <count> wall-clock timestamp lines, one every 10 ms, in the
+//     format of the follow-latency writer (seconds.micros).
 //
 // Prints "listening on HOST:PORT" and serves until killed.
 import { closeSync, openSync, readFileSync, readSync } from "node:fs";
@@ -19,6 +22,7 @@ import {
   FollowJobLogResponseSchema,
   jobServiceDefinition,
 } from "../proto/src/index.ts";
+import { realtimeMicros } from "./clock";
 
 /** The chunk size of jobberd's log reader (libs/jobber/src/log-follower.ts). */
 const CHUNK_BYTES = 256 * 1024;
@@ -38,12 +42,14 @@ function writable(call: ServerWritableStream<unknown, unknown>): Promise<void> {
 }
 
 const { values } = parseArgs({
-  options: { home: { type: "string" }, file: { type: "string" } },
+  options: { home: { type: "string" }, file: { type: "string" }, ticks: { type: "string" } },
 });
-if (!values.home || !values.file) throw new Error("usage: raw-grpc-server.ts --home DIR --file PATH");
-const file = values.file;
+if (!values.home || (!values.file && !values.ticks)) {
+  throw new Error("usage: raw-grpc-server.ts --home DIR (--file PATH | --ticks COUNT)");
+}
+const file = values.file ?? "";
 
-const followJobLog: handleServerStreamingCall<FollowJobLogRequest, FollowJobLogResponse> = (call) => {
+const streamFile: handleServerStreamingCall<FollowJobLogRequest, FollowJobLogResponse> = (call) => {
   const stream = async () => {
     const fd = openSync(file, "r");
     try {
@@ -65,6 +71,25 @@ const followJobLog: handleServerStreamingCall<FollowJobLogRequest, FollowJobLogR
   stream().catch((error) => call.emit("error", { code: 13, details: String(error) }));
 };
 
+const TICK_MS = 10;
+
+const streamTicks: handleServerStreamingCall<FollowJobLogRequest, FollowJobLogResponse> = (call) => {
+  let left = Number(values.ticks);
+  const tick = () => {
+    if (call.cancelled) return;
+    if (left-- === 0) {
+      call.end();
+      return;
+    }
+    const micros = realtimeMicros();
+    const line = `${Math.floor(micros / 1e6)}.${String(Math.floor(micros % 1e6)).padStart(6, "0")}\n`;
+    call.write(create(FollowJobLogResponseSchema, { data: Buffer.from(line) }));
+    setTimeout(tick, TICK_MS);
+  };
+  tick();
+};
+
+const followJobLog = values.ticks ? streamTicks : streamFile;
 const server = new Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
 server.addService({ followJobLog: jobServiceDefinition.followJobLog }, { followJobLog });
 const credentials = createServerCredentials({

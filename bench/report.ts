@@ -38,6 +38,11 @@ export function judge(figures: Figures): Target[] {
       unit: "ms",
     },
     {
+      figure: "  creating a file in the state directory's filesystem, p50",
+      key: "state_fs_file_create_p50_us",
+      unit: "µs",
+    },
+    {
       figure: "  a no-op unary call (GetJobs), p50",
       key: "unary_rtt_p50_ms",
       unit: "ms",
@@ -79,6 +84,16 @@ export function judge(figures: Figures): Target[] {
       ratio: ratio("follow_latency_p99_us", "tail_latency_p99_us"),
       target: "< 2000 µs",
       met: (figures.follow_latency_p99_us ?? Number.NaN) < 2000,
+    },
+    {
+      figure: "  timestamp lines over a bare grpc-js stream, p50",
+      key: "grpc_raw_latency_p50_us",
+      unit: "µs",
+    },
+    {
+      figure: "  timestamp lines over a bare grpc-js stream, p99",
+      key: "grpc_raw_latency_p99_us",
+      unit: "µs",
     },
     {
       figure: "1 follower, live",

@@ -54,8 +54,8 @@ export async function benchStart(
   const spawn: number[] = [];
   for (let i = 0; i < options.warmup + options.samples; i++) {
     const began = performance.now();
-    // Bun.spawn returns once the child exists with its pid (Bun's posix_spawn
-    // path waits for the execve in the child); that is what is timed.
+    // Bun.spawn vforks, so it returns with the pid once the child has called
+    // execve; that is what is timed.
     const child = Bun.spawn(["/bin/true"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
     const elapsed = performance.now() - began;
     if (i >= options.warmup) spawn.push(elapsed);

@@ -6,12 +6,11 @@
 // the end of the stream, counting the bytes the client received. Every
 // follower has its own connection (its own client, as separate `jb log -f`
 // processes would), handshaken before the clock starts.
-import { resolve } from "node:path";
 import { connectJobService, type JobClient } from "../proto/src/index.ts";
 import { onCleanup } from "./cleanup";
 import { type BenchDaemon, cpuSeconds } from "./daemon";
+import { startRawServer } from "./raw-grpc";
 
-const RAW_SERVER = resolve(import.meta.dir, "raw-grpc-server.ts");
 const MIB = 1024 * 1024;
 
 export interface StreamFigure {
@@ -98,7 +97,7 @@ export async function benchThroughput(
   const bigId = bigJob?.id ?? 0n;
   const follow1 = await measure(daemon.pid, [client], (c) => drain(c, bigId));
   const follow1Finished = await measure(daemon.pid, [client], (c) => drain(c, bigId));
-  const raw = await startRawServer(daemon.home, logPathOf(daemon, bigId));
+  const raw = await startRawServer(daemon.home, { file: logPathOf(daemon, bigId) });
   const [rawClient] = await connected(raw.address, daemon.home, 1);
   const raw1 = await measure(raw.pid, [rawClient as JobClient], (c) => drain(c, 0n));
   await raw.stop();
@@ -108,7 +107,7 @@ export async function benchThroughput(
   const { job: sharedJob } = await client.startJob(writerJob(options.bytesN));
   const sharedId = sharedJob?.id ?? 0n;
   const followN = await measure(daemon.pid, followers, (c) => drain(c, sharedId));
-  const rawShared = await startRawServer(daemon.home, logPathOf(daemon, sharedId));
+  const rawShared = await startRawServer(daemon.home, { file: logPathOf(daemon, sharedId) });
   const rawFollowers = await connected(rawShared.address, daemon.home, options.followers);
   const rawN = await measure(rawShared.pid, rawFollowers, (c) => drain(c, 0n));
   await rawShared.stop();
@@ -137,27 +136,4 @@ function logPathOf(daemon: BenchDaemon, jobId: bigint): string {
   const [path] = [...glob.scanSync({ cwd: daemon.stateDir, absolute: true, onlyFiles: true })];
   if (!path) throw new Error(`no log for job ${jobId} under ${daemon.stateDir}`);
   return path;
-}
-
-async function startRawServer(
-  home: string,
-  file: string,
-): Promise<{ pid: number; address: string; stop(): Promise<void> }> {
-  const child = Bun.spawn(["bun", RAW_SERVER, "--home", home, "--file", file], {
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  const stop = onCleanup(`raw grpc-js server ${child.pid}`, async () => {
-    child.kill("SIGKILL");
-    await child.exited;
-  });
-  let output = "";
-  const decoder = new TextDecoder();
-  for await (const chunk of child.stdout) {
-    output += decoder.decode(chunk, { stream: true });
-    const match = /listening on (\S+)/.exec(output);
-    if (match) return { pid: child.pid, address: match[1] as string, stop };
-  }
-  throw new Error(`the raw grpc-js server exited (${await child.exited}) before listening: ${output}`);
 }
