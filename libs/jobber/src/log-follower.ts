@@ -1,7 +1,7 @@
 // Reading a job's log as it grows: an async iterator of byte chunks that
 // reads to EOF, then sleeps until the log changes or the job ends. No timers,
 // no polling: one fs.watch of the log per job, shared by all its followers.
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { type FileWatch, watchFile } from "./watch";
 
 const CHUNK_BYTES = 256 * 1024;
@@ -115,8 +115,14 @@ export class LogFollower implements AsyncIterableIterator<Uint8Array> {
     if (this.fd === undefined) return undefined;
     // Synchronous reads of a file in the page cache are cheaper than a trip
     // through the thread pool, and leave no read in flight when return() closes.
-    const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-    const bytes = readSync(this.fd, buffer, 0, CHUNK_BYTES, this.position);
+    // The buffer is sized to what the file holds: a line of output must not
+    // cost a 256 KiB allocation (nor an empty read another), or a follower
+    // of a chatty job makes the garbage collector pause the daemon.
+    const available = fstatSync(this.fd).size - this.position;
+    if (available <= 0) return undefined;
+    const want = Math.min(CHUNK_BYTES, available);
+    const buffer = Buffer.allocUnsafe(want);
+    const bytes = readSync(this.fd, buffer, 0, want, this.position);
     if (bytes === 0) return undefined;
     this.position += bytes;
     return buffer.subarray(0, bytes);

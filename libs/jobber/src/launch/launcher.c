@@ -3,9 +3,12 @@
  *
  * Bun is multi-threaded, so a child cannot be set up from JavaScript after a
  * fork (the same reason runc has its C nsexec). This file is compiled at run
- * time by TinyCC through bun:ffi's `cc`. It includes no headers: it declares
- * the few libc entry points it needs and otherwise makes raw system calls,
- * which is also all a child of a multi-threaded process may safely do.
+ * time by TinyCC through bun:ffi's `cc`. It includes no headers and does not
+ * use libc: it makes raw system calls, which is all a child of a
+ * multi-threaded process may safely do, and all a child that has unmapped
+ * libc can do (see shed_and_run_init).
+ *
+ * x86_64 only: the system call entry and two helpers are assembly.
  *
  * Process tree of one job:
  *
@@ -21,13 +24,39 @@
 typedef unsigned long u64;
 typedef long i64;
 
-extern long syscall(long number, ...);
-extern int *__errno_location(void);
+#if !defined(__x86_64__)
+#error "jobber's launcher supports x86_64 only"
+#endif
 
-#if defined(__x86_64__)
+/* raw6: a system call with up to six arguments, returning -errno on failure.
+ * call_on_stack: switches to another stack and calls fn(arg), never returning. */
+long raw6(long n, long a, long b, long c, long d, long e, long f);
+void call_on_stack(void *sp, void (*fn)(void *), void *arg);
+__asm__(
+  ".text\n"
+  ".globl raw6\n"
+  "raw6:\n"
+  "  mov %rdi, %rax\n"
+  "  mov %rsi, %rdi\n"
+  "  mov %rdx, %rsi\n"
+  "  mov %rcx, %rdx\n"
+  "  mov %r8, %r10\n"
+  "  mov %r9, %r8\n"
+  "  mov 8(%rsp), %r9\n"
+  "  syscall\n"
+  "  ret\n"
+  ".globl call_on_stack\n"
+  "call_on_stack:\n"
+  "  mov %rdi, %rsp\n"
+  "  mov %rdx, %rdi\n"
+  "  call *%rsi\n"
+  "  ud2\n");
+
 #define SYS_read 0
 #define SYS_write 1
 #define SYS_close 3
+#define SYS_mmap 9
+#define SYS_munmap 11
 #define SYS_rt_sigaction 13
 #define SYS_rt_sigprocmask 14
 #define SYS_ioctl 16
@@ -51,38 +80,6 @@ extern int *__errno_location(void);
 #define SYS_openat 257
 #define SYS_pipe2 293
 #define SYS_renameat2 316
-#elif defined(__aarch64__)
-/* asm-generic numbers; not exercised by CI, which is x86_64. */
-#define SYS_read 63
-#define SYS_write 64
-#define SYS_close 57
-#define SYS_rt_sigaction 134
-#define SYS_rt_sigprocmask 135
-#define SYS_ioctl 29
-#define SYS_dup3 24
-#define SYS_socket 198
-#define SYS_clone 220
-#define SYS_execve 221
-#define SYS_wait4 260
-#define SYS_kill 129
-#define SYS_chdir 49
-#define SYS_setuid 146
-#define SYS_setgid 144
-#define SYS_setpgid 154
-#define SYS_setsid 157
-#define SYS_setgroups 159
-#define SYS_rt_sigtimedwait 137
-#define SYS_mount 40
-#define SYS_sethostname 161
-#define SYS_exit_group 94
-#define SYS_waitid 95
-#define SYS_openat 56
-#define SYS_pipe2 59
-#define SYS_renameat2 276
-#else
-#error "jobber's launcher supports x86_64 and aarch64"
-#endif
-/* Same number on every architecture. */
 #define SYS_pidfd_send_signal 424
 #define SYS_pidfd_open 434
 #define SYS_clone3 435
@@ -179,9 +176,21 @@ struct launch_strings {
   const char *hostname;
 };
 
-#define sys(...) syscall(__VA_ARGS__)
+/* errno of the last failed call. Not libc's: that lives in thread-local
+ * storage, which init unmaps. Only ever used from one thread per process. */
+static int g_errno;
+static long sys_checked(long r) {
+  if (r < 0 && r > -4096) {
+    g_errno = (int)-r;
+    return -1;
+  }
+  return r;
+}
+#define sysv(n, a, b, c, d, e, f, ...) \
+  sys_checked(raw6((long)(n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f)))
+#define sys(...) sysv(__VA_ARGS__, 0, 0, 0, 0, 0, 0)
 
-static int last_errno(void) { return *__errno_location(); }
+static int last_errno(void) { return g_errno; }
 
 static u64 strlen_(const char *s) {
   u64 n = 0;
@@ -285,7 +294,13 @@ static void run_init(const struct launch_config *cfg, const struct launch_string
 
   /* Signals were blocked by the parent before clone3; drop Bun's handlers,
    * which point at code that must never run here. */
-  struct kernel_sigaction dfl = {0, 0, 0, 0};
+  /* Field by field: an aggregate initialiser makes TinyCC call memset, which
+   * is gone once init has shed jobberd's mappings. */
+  struct kernel_sigaction dfl;
+  dfl.handler = 0;
+  dfl.flags = 0;
+  dfl.restorer = 0;
+  dfl.mask = 0;
   for (int sig = 1; sig <= NSIG; sig++) {
     if (sig != SIGKILL && sig != SIGSTOP) sys(SYS_rt_sigaction, sig, &dfl, 0, 8);
   }
@@ -304,7 +319,11 @@ static void run_init(const struct launch_config *cfg, const struct launch_string
    * it writes its log (through the fd it was given) and its private scratch
    * directories below, nothing else. Device nodes such as /dev/null stay
    * writable; a read-only mount only stops changes to files and directories. */
-  struct mount_attr read_only = {MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0, 0, 0};
+  struct mount_attr read_only;
+  read_only.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID;
+  read_only.attr_clr = 0;
+  read_only.propagation = 0;
+  read_only.userns_fd = 0;
   if (sys(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &read_only, sizeof read_only) < 0)
     init_fail(dir_fd, "read-only-root");
   if (sys(SYS_mount, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0) < 0)
@@ -395,6 +414,158 @@ static void run_init(const struct launch_config *cfg, const struct launch_string
   }
 }
 
+
+/* ── Shedding jobberd's address space ───────────────────────────────────
+ * clone3 without CLONE_VM gives init a copy-on-write copy of the whole
+ * daemon (~100 MB of mappings). Kept, that copy costs the daemon a page
+ * fault for every page it writes afterwards, and pins ~3.5 MB per running
+ * job for the job's whole life. Init needs only a stack, its parameters and
+ * this file's code and data: it copies the parameters to a fresh mapping,
+ * moves its stack there, and unmaps everything else (~24 KB remain). */
+
+#define SHED_STACK (128UL * 1024)
+#define TASK_END 0x7ffffffff000UL
+#define PAGE 4096UL
+
+struct shed_args {
+  struct launch_config cfg;
+  struct launch_strings str;
+  u64 keep[2][2];
+};
+
+static u64 round_up(u64 n, u64 to) { return (n + to - 1) & ~(to - 1); }
+
+static char *bump(char **cursor, u64 size) {
+  char *p = *cursor;
+  *cursor += round_up(size, 16);
+  return p;
+}
+
+static char *copy_str(char **cursor, const char *s) {
+  u64 n = strlen_(s) + 1;
+  char *d = bump(cursor, n);
+  for (u64 i = 0; i < n; i++) d[i] = s[i];
+  return d;
+}
+
+static char *const *copy_vec(char **cursor, char *const *v) {
+  u64 n = 0;
+  while (v[n]) n++;
+  char **d = (char **)bump(cursor, (n + 1) * 8);
+  for (u64 i = 0; i < n; i++) d[i] = copy_str(cursor, v[i]);
+  d[n] = 0;
+  return d;
+}
+
+static u64 vec_bytes(char *const *v) {
+  u64 total = 16;
+  for (; *v; v++) total += 8 + round_up(strlen_(*v) + 1, 16);
+  return total + 16;
+}
+
+static void run_init(const struct launch_config *cfg, const struct launch_strings *str);
+
+/* The span of the mappings holding this file's code and data. TinyCC puts
+ * the code in a mapping of its own and the data (variables, string
+ * literals) right after it: keep from the start of the code to a page past
+ * the last of this file's variables. */
+static int code_span(u64 *lo, u64 *hi) {
+  u64 targets[3];
+  targets[0] = (u64)&run_init;
+  targets[1] = (u64)&g_errno;
+  targets[2] = (u64)private_tmp;
+  *lo = ~0UL;
+  *hi = 0;
+  int fd = (int)sys(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  char buf[4096];
+  int state = 0;
+  u64 start = 0, end = 0;
+  for (;;) {
+    long n = sys(SYS_read, fd, buf, sizeof buf);
+    if (n <= 0) break;
+    for (long i = 0; i < n; i++) {
+      char c = buf[i];
+      if (state == 0 || state == 1) {
+        int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (digit >= 0) {
+          if (state == 0) start = start * 16 + (u64)digit;
+          else end = end * 16 + (u64)digit;
+          continue;
+        }
+        if (state == 0 && c == '-') { state = 1; continue; }
+        state = 2;
+      }
+      if (c == '\n') {
+        if (targets[0] >= start && targets[0] < end) *lo = start;
+        state = 0;
+        start = end = 0;
+      }
+    }
+  }
+  sys(SYS_close, fd);
+  for (int t = 0; t < 3; t++) {
+    u64 past = round_up(targets[t] + 1, PAGE) + PAGE;
+    if (past > *hi) *hi = past;
+  }
+  return *lo < *hi ? 0 : -1;
+}
+
+static void shed_then_init(void *arg) {
+  struct shed_args *a = (struct shed_args *)arg;
+  u64 lo0 = a->keep[0][0], hi0 = a->keep[0][1], lo1 = a->keep[1][0], hi1 = a->keep[1][1];
+  if (lo1 < lo0) {
+    u64 t = lo0; lo0 = lo1; lo1 = t;
+    t = hi0; hi0 = hi1; hi1 = t;
+  }
+  if (lo0 > 0) sys(SYS_munmap, 0, lo0);
+  if (lo1 > hi0) sys(SYS_munmap, hi0, lo1 - hi0);
+  if (TASK_END > hi1) sys(SYS_munmap, hi1, TASK_END - hi1);
+  run_init(&a->cfg, &a->str);
+}
+
+/* glibc (≥ 2.35) registers every thread's restartable-sequence area, in
+ * its TLS, with the kernel, and a forked child inherits the registration.
+ * Once that memory is unmapped the kernel's rseq update on every return to
+ * user space fails and raises SIGSEGV, so unregister first. */
+extern long __rseq_offset;
+extern unsigned int __rseq_size;
+#define SYS_rseq 334
+#define RSEQ_FLAG_UNREGISTER 1
+#define RSEQ_SIG 0x53053053
+u64 thread_pointer(void);
+__asm__(".globl thread_pointer\nthread_pointer:\n  mov %fs:0, %rax\n  ret\n");
+
+static void rseq_unregister(void) {
+  if (__rseq_size == 0) return;
+  sys(SYS_rseq, thread_pointer() + __rseq_offset, __rseq_size < 32 ? 32 : __rseq_size, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
+}
+
+static void shed_and_run_init(const struct launch_config *cfg, const struct launch_strings *str) {
+  u64 code_lo, code_hi;
+  /* Should the layout ever not be found, run unshed: correct, only heavier. */
+  if (code_span(&code_lo, &code_hi) < 0) run_init(cfg, str);
+  u64 data = round_up(sizeof(struct shed_args), 16) + vec_bytes(str->argv) + vec_bytes(str->envp) +
+             vec_bytes(str->masks) + round_up(strlen_(str->cwd) + 1, 16) + round_up(strlen_(str->hostname) + 1, 16);
+  u64 size = SHED_STACK + round_up(data, PAGE);
+  long region = sys(SYS_mmap, 0, size, 3 /* PROT_READ|PROT_WRITE */, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0);
+  if (region < 0) run_init(cfg, str);
+  char *cursor = (char *)region + SHED_STACK;
+  struct shed_args *a = (struct shed_args *)bump(&cursor, sizeof(struct shed_args));
+  a->cfg = *cfg;
+  a->str.argv = copy_vec(&cursor, str->argv);
+  a->str.envp = copy_vec(&cursor, str->envp);
+  a->str.masks = copy_vec(&cursor, str->masks);
+  a->str.cwd = copy_str(&cursor, str->cwd);
+  a->str.hostname = copy_str(&cursor, str->hostname);
+  rseq_unregister();
+  a->keep[0][0] = code_lo;
+  a->keep[0][1] = code_hi;
+  a->keep[1][0] = (u64)region;
+  a->keep[1][1] = (u64)region + size;
+  call_on_stack((char *)region + SHED_STACK - 64, shed_then_init, a);
+}
+
 /*
  * Starts a job. On success returns 0 and stores the host PID of init in
  * out[0] and a pidfd for it in out[1]; on failure returns -errno. Never
@@ -419,7 +590,7 @@ int jobber_launch(const struct launch_config *cfg, const struct launch_strings *
   args.cgroup = (u64)cfg->cgroup_fd;
 
   long pid = sys(SYS_clone3, &args, sizeof args);
-  if (pid == 0) run_init(cfg, str);
+  if (pid == 0) shed_and_run_init(cfg, str);
   int err = last_errno();
   sys(SYS_rt_sigprocmask, SIG_SETMASK, &old, 0, 8);
   if (pid < 0) return -err;
