@@ -2,7 +2,8 @@
 // running `sleep`s, and StartJob latency while they run. Also what the jobs
 // themselves hold (their processes' PSS), the daemon's fds and inotify
 // watches, and the host limits that bound the count.
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { inotifyWatches } from "../apps/daemon/test/fixture";
 import { type JobClient, JobStatus } from "../proto/src/index.ts";
 import type { BenchDaemon, LeftoverReport } from "./daemon";
 import { type Summary, summarize } from "./stats";
@@ -66,21 +67,6 @@ function fdCount(pid: number): number {
 
 function threadCount(pid: number): number {
   return readdirSync(`/proc/${pid}/task`).length;
-}
-
-function inotifyWatches(pid: number): number {
-  let watches = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      if (!readlinkSync(`/proc/${pid}/fd/${fd}`).includes("inotify")) continue;
-      watches += readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8")
-        .split("\n")
-        .filter((line) => line.startsWith("inotify wd:")).length;
-    } catch {
-      // Closed while we looked.
-    }
-  }
-  return watches;
 }
 
 /** PSS (KiB) of `pid` and all its descendants. */
