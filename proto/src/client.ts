@@ -82,6 +82,9 @@ export interface JobClient {
   close(): void;
 }
 
+/** Room for jobberd's largest answer: a 64 MiB log snapshot and its framing. */
+const MAX_RESPONSE_BYTES = 65 * 1024 * 1024;
+
 /** A client identity that cannot be used: a missing or unreadable file. */
 export class ClientIdentityError extends Error {
   override readonly name = "ClientIdentityError";
@@ -126,11 +129,11 @@ export function openJobServiceChannel(options: ConnectOptions): Client {
     ca: identity.ca,
   });
   const { channelOptions, verifyOptions } = serverNameOptions(options.serverName ?? hostOf(options.addr));
-  return new Client(
-    options.addr,
-    credentials.createFromSecureContext(secureContext, verifyOptions),
-    channelOptions,
-  );
+  return new Client(options.addr, credentials.createFromSecureContext(secureContext, verifyOptions), {
+    ...channelOptions,
+    // GetJobLog answers with up to 64 MiB in one message (the daemon refuses more).
+    "grpc.max_receive_message_length": MAX_RESPONSE_BYTES,
+  });
 }
 
 /** A client of jobber.v1.JobService at `addr`, over TLS 1.3 with the client certificate. */

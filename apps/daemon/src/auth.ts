@@ -24,6 +24,8 @@ interface PoolEntry {
 }
 
 export class Authenticator {
+  private generation = 0;
+
   private constructor(
     private readonly home: string,
     private pool: Map<string, PoolEntry>,
@@ -34,9 +36,15 @@ export class Authenticator {
     return new Authenticator(home, await loadPool(home));
   }
 
-  /** Re-reads the pool; on error the previous pool stays in force. */
+  /**
+   * Re-reads the pool; on error the previous pool stays in force. Of
+   * overlapping reloads the last one started wins, so a certificate removed
+   * between two reloads cannot come back with the older one.
+   */
   async reload(): Promise<void> {
-    this.pool = await loadPool(this.home);
+    const generation = ++this.generation;
+    const pool = await loadPool(this.home);
+    if (generation === this.generation) this.pool = pool;
   }
 
   /** Number of certificates in the pool. */

@@ -73,18 +73,20 @@ function unary<Req, Res>(
   };
 }
 
-/** Resolves when the stream can take more, or when the client is gone. */
-function writable(call: ServerWritableStream<unknown, unknown>): Promise<void> {
+/** Resolves when the stream can take more, when the client is gone, or at shutdown. */
+function writable(call: ServerWritableStream<unknown, unknown>, shutdown: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       call.off("drain", done);
       call.off("cancelled", done);
       call.off("close", done);
+      shutdown.removeEventListener("abort", done);
       resolve();
     };
     call.on("drain", done);
     call.on("cancelled", done);
     call.on("close", done);
+    shutdown.addEventListener("abort", done, { once: true });
   });
 }
 
@@ -105,17 +107,21 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
       // A client that cancels or disconnects releases the follower at once,
       // even while it waits for output.
       call.on("cancelled", release);
+      // A cancel that came before the listener would otherwise go unnoticed.
+      if (call.cancelled) release();
+      const shutdown = new AbortController();
       streams.set(call, () => {
         ending = {
           code: status.UNAVAILABLE,
           details: "jobberd is shutting down; follow again from your offset",
         };
+        shutdown.abort();
         release();
       });
       for await (const data of chunks) {
         if (call.cancelled) return;
         // Backpressure: a slow reader holds the follower, not the daemon's memory.
-        if (!call.write(create(FollowJobLogResponseSchema, { data }))) await writable(call);
+        if (!call.write(create(FollowJobLogResponseSchema, { data }))) await writable(call, shutdown.signal);
       }
     };
     stream()

@@ -103,6 +103,17 @@ describe("RPCs", () => {
     expect(Buffer.from(log)).toEqual(Buffer.from([0, 0xff, 0x80, ...Buffer.from("end")]));
   });
 
+  test("GetJobLog carries logs up to 64 MiB; a bigger one is refused with a pointer to FollowJobLog", async () => {
+    const { job: medium } = await client.startJob({ args: ["head", "-c", String(5 << 20), "/dev/zero"] });
+    await waitForEnd(medium?.id as bigint);
+    expect((await client.getJobLog({ jobId: medium?.id })).log).toHaveLength(5 << 20);
+    const { job: large } = await client.startJob({ args: ["head", "-c", String(65 << 20), "/dev/zero"] });
+    await waitForEnd(large?.id as bigint);
+    const error = await client.getJobLog({ jobId: large?.id }).catch((e) => e);
+    expect(error.code).toBe(status.FAILED_PRECONDITION);
+    expect(error.details).toContain("FollowJobLog");
+  });
+
   test("FollowJobLog streams from an offset", async () => {
     const { job } = await client.startJob({ args: ["echo", "0123456789"] });
     const tail = await collect(client.followJobLog({ jobId: job?.id, offset: 5n }));

@@ -179,7 +179,7 @@ export class Jobber implements JobHost, TenantHost {
       cgroup = this.cgroups.create(String(id), record.limits);
       const { cgroupFd, v1ProcsFds } = cgroup.openForLaunch();
       fds.push(cgroupFd, ...v1ProcsFds);
-      const { pid, pidfd } = launch({
+      const launched = launch({
         cgroupFd,
         cgroupV1ProcsFds: v1ProcsFds,
         logFd,
@@ -192,8 +192,20 @@ export class Jobber implements JobHost, TenantHost {
         uid: this.runAs.uid,
         gid: this.runAs.gid,
       });
-      this.store.writePid(tenant, id, pid);
-      this.supervisor.track(record, cgroup, pidfd);
+      // From here the job runs: the supervisor must own it, or it must die.
+      try {
+        this.supervisor.track(record, cgroup, launched.pidfd);
+      } catch (error) {
+        cgroup.kill();
+        closeSync(launched.pidfd);
+        throw error;
+      }
+      try {
+        this.store.writePid(tenant, id, launched.pid);
+      } catch (error) {
+        // Only a restart needs it, to signal the job; stop then kills the cgroup.
+        this.options.warn?.(`job ${id}: cannot record its pid: ${error}`);
+      }
     } catch (error) {
       await cgroup?.remove().catch(() => {});
       const reason = `launch failed: ${error instanceof Error ? error.message : error}`;

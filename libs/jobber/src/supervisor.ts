@@ -16,6 +16,7 @@ export class LiveJob {
   private eventsWatch: FileWatch | undefined;
   private finishing = false;
   private stopping: Promise<JobStatus> | undefined;
+  private stopRequested = false;
 
   constructor(
     private readonly store: JobStore,
@@ -34,6 +35,12 @@ export class LiveJob {
 
   /** Starts watching `cgroup.events`; the job may already be over. */
   watch(): void {
+    // A cgroup that is gone (a reboot, a job whose launch was cut short) has
+    // nothing to watch: finish the bookkeeping at once.
+    if (!this.cgroup.populated()) {
+      void this.finish();
+      return;
+    }
     this.eventsWatch = watchFile(this.cgroup.eventsPath, () => this.checkPopulated());
     // The job may have emptied its cgroup before the watch began.
     this.checkPopulated();
@@ -41,7 +48,13 @@ export class LiveJob {
 
   /** SIGTERM to the command (init forwards it), then SIGKILL to the whole cgroup after `graceMs`. */
   stop(graceMs: number): Promise<JobStatus> {
-    this.stopping ??= this.terminate(graceMs);
+    if (!this.stopping) {
+      this.stopping = this.terminate(graceMs);
+      // A stop that failed may be asked for again.
+      this.stopping.catch(() => {
+        this.stopping = undefined;
+      });
+    }
     return this.stopping;
   }
 
@@ -53,7 +66,14 @@ export class LiveJob {
   }
 
   private async terminate(graceMs: number): Promise<JobStatus> {
-    this.store.markStopRequested(this.record.tenant, this.record.id);
+    this.stopRequested = true;
+    try {
+      this.store.markStopRequested(this.record.tenant, this.record.id);
+    } catch (error) {
+      // The status will still say "stopped" (kept in memory); only a daemon
+      // restart before the job ends would lose that.
+      this.warn(`job ${this.record.id}: cannot record the stop request: ${error}`);
+    }
     const signalled = this.pidfd !== undefined && signalPidfd(this.pidfd, constants.signals.SIGTERM);
     if (!signalled) this.cgroup.kill();
     const timer = setTimeout(() => this.cgroup.kill(), graceMs);
@@ -68,26 +88,28 @@ export class LiveJob {
     if (!this.finishing && !this.cgroup.populated()) void this.finish();
   }
 
+  /**
+   * The job is over: reap init, decide and record its status, remove the
+   * cgroup, wake everyone. Whatever fails here (a full disk) is reported and
+   * the job still ends for its waiters: nothing here may take the daemon down.
+   */
   private async finish(): Promise<void> {
     this.finishing = true;
     this.eventsWatch?.close();
     const { tenant, id } = this.record;
-    // init has exited (the cgroup is empty); collect the zombie if it is ours.
-    if (this.pidfd !== undefined) {
-      try {
-        reap(this.pidfd);
-      } catch {
-        // Not our child (re-adopted): its new parent reaps it.
-      }
+    this.reapInit();
+    let status: JobStatus = { state: "killed", finishedAt: new Date().toISOString() };
+    try {
+      status = decideStatus({
+        exit: parseExitRecord(this.store.readExit(tenant, id)),
+        stopRequested: this.stopRequested || this.store.stopRequested(tenant, id),
+        oomKills: this.cgroup.oomKills(),
+        finishedAt: status.finishedAt as string,
+      });
+      this.store.writeFinalStatus(tenant, id, status);
+    } catch (error) {
+      this.warn(`job ${id}: cannot record how it ended (${status.state}): ${error}`);
     }
-    this.closePidfd();
-    const status = decideStatus({
-      exit: parseExitRecord(this.store.readExit(tenant, id)),
-      stopRequested: this.store.stopRequested(tenant, id),
-      oomKills: this.cgroup.oomKills(),
-      finishedAt: new Date().toISOString(),
-    });
-    this.store.writeFinalStatus(tenant, id, status);
     try {
       await this.cgroup.remove();
     } catch (error) {
@@ -96,6 +118,27 @@ export class LiveJob {
     this.logSignal.end();
     this.onDone(this);
     this.resolveEnded(status);
+  }
+
+  /**
+   * Collects init's zombie if it is ours. The cgroup empties as init's last
+   * task leaves it, a moment before init is reapable, so a first attempt may
+   * be early; init is certainly dying, so try again shortly.
+   */
+  private reapInit(attempt = 0): void {
+    const pidfd = this.pidfd;
+    if (pidfd === undefined) return;
+    let reaped = true;
+    try {
+      reaped = reap(pidfd);
+    } catch {
+      // Not our child (re-adopted): its new parent reaps it.
+    }
+    if (reaped || attempt >= 100) {
+      this.closePidfd();
+      return;
+    }
+    setTimeout(() => this.reapInit(attempt + 1), Math.min(2 ** attempt, 50));
   }
 
   private closePidfd(): void {
@@ -116,8 +159,10 @@ export class Supervisor {
   track(record: JobRecord, cgroup: JobCgroup, pidfd: number | undefined): LiveJob {
     const onDone = (done: LiveJob) => this.live.delete(done.record.id);
     const job = new LiveJob(this.store, record, cgroup, pidfd, onDone, this.warn);
-    this.live.set(record.id, job);
+    // Watch first: a job whose watch cannot be set up is not tracked at all.
+    // (If it is already over, its bookkeeping ends asynchronously, after the set.)
     job.watch();
+    this.live.set(record.id, job);
     return job;
   }
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Certificate } from "../src/index";
+import { removeCgroupParent } from "./cgroup-cleanup";
 import { collect, createFixture, type Fixture, processesInCgroup, waitForOutput } from "./fixture";
 
 let fixture: Fixture;
@@ -137,6 +138,19 @@ describe("lifecycle", () => {
     expect(a.status).toEqual(b.status);
   });
 
+  test("a running job's init holds none of the daemon's memory", async () => {
+    const job = await run(["sh", "-c", "echo up; exec sleep 1000"]);
+    // Init sheds the daemon's memory before it starts the command.
+    await waitForOutput(job.follow(), "up");
+    const pid = Number(
+      readFileSync(join(fixture.stateDir, "jobs", tenant.hash(), String(job.id), "pid"), "utf8"),
+    );
+    const rssKb = Number(/^Rss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1]);
+    // A copy of the daemon would be tens of megabytes; a shed init is a few pages.
+    expect(rssKb).toBeLessThan(1024);
+    await job.stop(0);
+  });
+
   test("100 concurrent starts get 100 distinct ids", async () => {
     const jobs = await Promise.all(Array.from({ length: 100 }, () => run(["true"])));
     expect(new Set(jobs.map((job) => job.id)).size).toBe(100);
@@ -172,6 +186,17 @@ describe("lifecycle", () => {
     const output = collect(adopted.follow());
     expect((await adopted.stop()).status.state).toBe("stopped");
     expect((await output).toString()).toBe("before\n");
+  });
+
+  test("a job whose cgroup vanished while nobody watched (a reboot) is finished, not fatal", async () => {
+    const job = await run(["sleep", "1000"]);
+    fixture.jobber.close();
+    // What a reboot leaves: the job directory without a final status, no cgroup.
+    removeCgroupParent(fixture.cgroupParent);
+    const jobber = fixture.reopen();
+    tenant = jobber.certificateFromDer(Buffer.from("tenant one"));
+    const again = await tenant.getJob(job.id);
+    expect(await again.finished()).toMatchObject({ state: "killed", signal: "SIGKILL" });
   });
 
   test("the job's cgroup is gone once it ends, however it ends", async () => {

@@ -508,6 +508,11 @@ static int code_span(u64 *lo, u64 *hi) {
     u64 past = round_up(targets[t] + 1, PAGE) + PAGE;
     if (past > *hi) *hi = past;
   }
+  /* Everything kept must lie in [lo, hi): data placed below the code would
+   * be unmapped, so then do not shed at all. */
+  for (int t = 0; t < 3; t++) {
+    if (targets[t] < *lo) return -1;
+  }
   return *lo < *hi ? 0 : -1;
 }
 
@@ -528,17 +533,20 @@ static void shed_then_init(void *arg) {
  * its TLS, with the kernel, and a forked child inherits the registration.
  * Once that memory is unmapped the kernel's rseq update on every return to
  * user space fails and raises SIGSEGV, so unregister first. */
-extern long __rseq_offset;
-extern unsigned int __rseq_size;
+/* Weak: a libc without them (glibc < 2.35, musl) registers no rseq area. */
+extern long __rseq_offset __attribute__((weak));
+extern unsigned int __rseq_size __attribute__((weak));
 #define SYS_rseq 334
 #define RSEQ_FLAG_UNREGISTER 1
 #define RSEQ_SIG 0x53053053
 u64 thread_pointer(void);
 __asm__(".globl thread_pointer\nthread_pointer:\n  mov %fs:0, %rax\n  ret\n");
 
-static void rseq_unregister(void) {
-  if (__rseq_size == 0) return;
-  sys(SYS_rseq, thread_pointer() + __rseq_offset, __rseq_size < 32 ? 32 : __rseq_size, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
+/* 0 when no rseq area is registered any more, -1 when one may still be. */
+static int rseq_unregister(void) {
+  if (&__rseq_size == 0 || &__rseq_offset == 0 || __rseq_size == 0) return 0;
+  u64 length = __rseq_size < 32 ? 32 : __rseq_size;
+  return sys(SYS_rseq, thread_pointer() + __rseq_offset, length, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) < 0 ? -1 : 0;
 }
 
 static void shed_and_run_init(const struct launch_config *cfg, const struct launch_strings *str) {
@@ -558,7 +566,9 @@ static void shed_and_run_init(const struct launch_config *cfg, const struct laun
   a->str.masks = copy_vec(&cursor, str->masks);
   a->str.cwd = copy_str(&cursor, str->cwd);
   a->str.hostname = copy_str(&cursor, str->hostname);
-  rseq_unregister();
+  /* Shedding with an rseq area still registered would fault on the next
+   * return to user space: run unshed instead. */
+  if (rseq_unregister() < 0) run_init(cfg, str);
   a->keep[0][0] = code_lo;
   a->keep[0][1] = code_hi;
   a->keep[1][0] = (u64)region;
