@@ -25,7 +25,6 @@ const CLOCK_SKEW_MS = 5 * 60 * 1000;
 
 const PRIVATE_FILE_MODE = 0o600;
 const PUBLIC_FILE_MODE = 0o644;
-const _PRIVATE_DIRECTORY_MODE = 0o700;
 
 /** Paths of the files in a jobber home. */
 export function homePaths(home: string) {

@@ -66,6 +66,7 @@ export class Jobber implements JobHost, TenantHost {
   private readonly defaultLimits: ResolvedLimits;
   private readonly maskedPaths: string[];
   private readonly cgroupParent: string;
+  private readonly ioLimitsAvailable: boolean;
 
   constructor(private readonly options: JobberOptions) {
     ensurePrivateDir(options.home, "home directory");
@@ -73,6 +74,10 @@ export class Jobber implements JobHost, TenantHost {
     this.ids = new IdAllocator(this.store);
     this.cgroupParent = options.cgroupParent ?? "jobber";
     const ioDevices = blockDevicesOf([options.stateDir, "/"]);
+    this.ioLimitsAvailable = ioDevices.length > 0;
+    if (!this.ioLimitsAvailable) {
+      options.warn?.("neither the state directory nor / is on a block device: jobs cannot get IO limits");
+    }
     this.cgroups = detectCgroups(options.cgroupRoot ?? "/sys/fs/cgroup", this.cgroupParent, ioDevices);
     this.supervisor = new Supervisor(this.store, options.warn ?? (() => {}));
     this.runAs = options.runAs ?? defaultRunAs();
@@ -153,6 +158,13 @@ export class Jobber implements JobHost, TenantHost {
     checkArgv(argv);
     const program = resolveProgram(argv[0] as string);
     const resolved = resolveLimits(limits, this.defaultLimits);
+    if (!this.ioLimitsAvailable && (resolved.ioReadBps > 0 || resolved.ioWriteBps > 0)) {
+      // Accepting them would promise a limit nothing enforces.
+      throw new JobError(
+        "INVALID_ARGUMENT",
+        "IO limits are not available on this host: no block device to throttle",
+      );
+    }
     const record: JobRecord = {
       id: this.nextJobId(),
       tenant,

@@ -84,8 +84,11 @@ function cString(value: string, keep: unknown[]): bigint {
 }
 
 export class LaunchError extends Error {
-  constructor(readonly errno: number) {
-    super(`clone3 failed: errno ${errno}`);
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+  ) {
+    super(`${call} failed: errno ${errno}`);
   }
 }
 
@@ -107,15 +110,17 @@ export function launch(spec: LaunchSpec): Launched {
   ]);
   const out = new Int32Array(2);
   const rc = symbols().jobber_launch(ptr(config), ptr(strings), ptr(out));
+  // A use of `keep` after the call: the C strings it holds must outlive it,
+  // and an optimising compiler may end a variable's life at its last use.
   keep.length = 0;
-  if (rc < 0) throw new LaunchError(-rc);
+  if (rc < 0) throw new LaunchError("clone3", -rc);
   return { pid: out[0] as number, pidfd: out[1] as number };
 }
 
 /** Reaps an exited init through its pidfd; false while it still runs. */
 export function reap(pidfd: number): boolean {
   const rc = symbols().jobber_reap(pidfd);
-  if (rc < 0) throw new LaunchError(-rc);
+  if (rc < 0) throw new LaunchError("waitid", -rc);
   return rc === 0;
 }
 
@@ -123,7 +128,7 @@ export function reap(pidfd: number): boolean {
 export function signalPidfd(pidfd: number, signal: number): boolean {
   const rc = symbols().jobber_signal(pidfd, signal);
   if (rc === -3 /* ESRCH */) return false;
-  if (rc < 0) throw new LaunchError(-rc);
+  if (rc < 0) throw new LaunchError("pidfd_send_signal", -rc);
   return true;
 }
 
@@ -131,6 +136,6 @@ export function signalPidfd(pidfd: number, signal: number): boolean {
 export function openPidfd(pid: number): number | undefined {
   const fd = symbols().jobber_pidfd_open(pid);
   if (fd === -3 /* ESRCH */) return undefined;
-  if (fd < 0) throw new LaunchError(-fd);
+  if (fd < 0) throw new LaunchError("pidfd_open", -fd);
   return fd;
 }
