@@ -235,16 +235,16 @@ describe("errors", () => {
   });
 
   test("a job whose command cannot be executed is FAILED, with the reason", async () => {
-    // Executable by root, so it resolves, but not by the unprivileged job user.
+    // Executable, but in no format the kernel can run: execve fails in the job.
     const dir = mkdtempSync("/var/lib/jobber-program-");
     try {
       chmodSync(dir, 0o755);
-      writeFileSync(join(dir, "root-only"), "#!/bin/sh\necho hi\n", { mode: 0o700 });
-      const { job } = await client.startJob({ args: [join(dir, "root-only")] });
+      writeFileSync(join(dir, "garbage"), "\x7fnot an ELF\n", { mode: 0o755 });
+      const { job } = await client.startJob({ args: [join(dir, "garbage")] });
       expect(await waitForEnd(job?.id as bigint)).toMatchObject({
         status: JobStatus.FAILED,
         finished: true,
-        failureReason: "exec failed: EACCES",
+        failureReason: "exec failed: ENOEXEC",
       });
       expect((await client.getJobLog({ jobId: job?.id })).log).toHaveLength(0);
     } finally {

@@ -156,7 +156,7 @@ export class Jobber implements JobHost, TenantHost {
 
   newJob(tenant: string, argv: string[], limits: Limits): Job {
     checkArgv(argv);
-    const program = resolveProgram(argv[0] as string);
+    const program = resolveProgram(argv[0] as string, this.runAs);
     const resolved = resolveLimits(limits, this.defaultLimits);
     if (!this.ioLimitsAvailable && (resolved.ioReadBps > 0 || resolved.ioWriteBps > 0)) {
       // Accepting them would promise a limit nothing enforces.

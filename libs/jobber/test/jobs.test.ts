@@ -245,15 +245,23 @@ describe("errors", () => {
     expect(() => tenant.newJob(["true"], { pidsMax: Number.NaN })).toThrow(/pidsMax/);
   });
 
-  test("a program the job's user cannot execute ends as failed, with the reason", async () => {
-    // Executable by root, so it resolves, but not by the unprivileged job user.
+  test("a program the job's user may not execute is refused at start; one the kernel cannot run fails", async () => {
     // Somewhere the job can see: not a scratch directory it gets privately.
     const dir = mkdtempSync("/var/lib/jobber-program-");
     try {
       chmodSync(dir, 0o755);
+      // Executable by root only: the job runs as nobody.
       writeFileSync(join(dir, "root-only"), "#!/bin/sh\necho hi\n", { mode: 0o700 });
-      const failed = await run([join(dir, "root-only")]);
-      expect(await failed.finished()).toMatchObject({ state: "failed", reason: "exec failed: EACCES" });
+      expect(() => tenant.newJob([join(dir, "root-only")])).toThrow(
+        expect.objectContaining({
+          code: "INVALID_ARGUMENT",
+          message: expect.stringContaining("not an executable file for the job's user (uid 65534)"),
+        }),
+      );
+      // Executable by everyone, but no format the kernel knows: execve itself fails.
+      writeFileSync(join(dir, "garbage"), "\x7fnot an ELF\n", { mode: 0o755 });
+      const failed = await run([join(dir, "garbage")]);
+      expect(await failed.finished()).toMatchObject({ state: "failed", reason: "exec failed: ENOEXEC" });
     } finally {
       rmSync(dir, { recursive: true });
     }
