@@ -22,7 +22,6 @@
  */
 
 typedef unsigned long u64;
-typedef long i64;
 
 #if !defined(__x86_64__)
 #error "jobber's launcher supports x86_64 only"
@@ -111,8 +110,6 @@ __asm__(
 #define WALL 0x40000000
 #define P_PIDFD 3
 #define EINTR 4
-#define ECHILD 10
-#define EAGAIN 11
 #define ENOENT 2
 
 #define AT_FDCWD -100
