@@ -15,9 +15,10 @@ const STATUS_WORDS: Record<JobStatus, string> = {
   [JobStatus.KILLED]: "killed",
   [JobStatus.OOM_KILLED]: "oom_killed",
   [JobStatus.FAILED]: "failed",
+  [JobStatus.TIMED_OUT]: "timed_out",
 };
 
-/** The status as a lowercase word for scripts: running, exited, stopped, killed, oom_killed, failed. */
+/** The status as a lowercase word for scripts: running, exited, stopped, killed, oom_killed, failed, timed_out. */
 export function statusWord(job: Job): string {
   return STATUS_WORDS[job.status] ?? "unknown";
 }
@@ -37,6 +38,8 @@ export function statusText(job: Job): string {
       return "OOM killed";
     case JobStatus.FAILED:
       return "Failed";
+    case JobStatus.TIMED_OUT:
+      return "Timed out";
     default:
       return "Unknown";
   }

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file jobber/v1/jobber.proto.
  */
 export const file_jobber_v1_jobber: GenFile = /*@__PURE__*/
-  fileDesc("ChZqb2JiZXIvdjEvam9iYmVyLnByb3RvEglqb2JiZXIudjEiaQoGTGltaXRzEgwKBGNwdXMYASABKAESFAoMbWVtb3J5X2J5dGVzGAIgASgDEhMKC2lvX3JlYWRfYnBzGAMgASgDEhQKDGlvX3dyaXRlX2JwcxgEIAEoAxIQCghwaWRzX21heBgFIAEoAyLvAQoDSm9iEgoKAmlkGAEgASgDEg8KB2NvbW1hbmQYAiABKAkSDAoEYXJncxgDIAMoCRISCgpjcmVhdGVkX2F0GAQgASgJEiQKBnN0YXR1cxgFIAEoDjIULmpvYmJlci52MS5Kb2JTdGF0dXMSEAoIZmluaXNoZWQYBiABKAgSEQoJZXhpdF9jb2RlGAcgASgFEg4KBnNpZ25hbBgIIAEoCRITCgtmaW5pc2hlZF9hdBgJIAEoCRIhCgZsaW1pdHMYCiABKAsyES5qb2JiZXIudjEuTGltaXRzEhYKDmZhaWx1cmVfcmVhc29uGAsgASgJIlMKD1N0YXJ0Sm9iUmVxdWVzdBIPCgdjb21tYW5kGAEgASgJEgwKBGFyZ3MYAiADKAkSIQoGbGltaXRzGAMgASgLMhEuam9iYmVyLnYxLkxpbWl0cyIvChBTdGFydEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmpvYmJlci52MS5Kb2IiEAoOR2V0Sm9ic1JlcXVlc3QiLwoPR2V0Sm9ic1Jlc3BvbnNlEhwKBGpvYnMYASADKAsyDi5qb2JiZXIudjEuSm9iIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgDIi0KDkdldEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmpvYmJlci52MS5Kb2IiIgoQR2V0Sm9iTG9nUmVxdWVzdBIOCgZqb2JfaWQYASABKAMiIAoRR2V0Sm9iTG9nUmVzcG9uc2USCwoDbG9nGAEgASgMIjUKE0ZvbGxvd0pvYkxvZ1JlcXVlc3QSDgoGam9iX2lkGAEgASgDEg4KBm9mZnNldBgCIAEoAyIkChRGb2xsb3dKb2JMb2dSZXNwb25zZRIMCgRkYXRhGAEgASgMIiAKDlN0b3BKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoAyIuCg9TdG9wSm9iUmVzcG9uc2USGwoDam9iGAEgASgLMg4uam9iYmVyLnYxLkpvYiq3AQoJSm9iU3RhdHVzEhoKFkpPQl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJKT0JfU1RBVFVTX1JVTk5JTkcQARIVChFKT0JfU1RBVFVTX0VYSVRFRBACEhYKEkpPQl9TVEFUVVNfU1RPUFBFRBADEhUKEUpPQl9TVEFUVVNfS0lMTEVEEAQSGQoVSk9CX1NUQVRVU19PT01fS0lMTEVEEAUSFQoRSk9CX1NUQVRVU19GQUlMRUQQBjKvAwoKSm9iU2VydmljZRJDCghTdGFydEpvYhIaLmpvYmJlci52MS5TdGFydEpvYlJlcXVlc3QaGy5qb2JiZXIudjEuU3RhcnRKb2JSZXNwb25zZRJACgdHZXRKb2JzEhkuam9iYmVyLnYxLkdldEpvYnNSZXF1ZXN0Ghouam9iYmVyLnYxLkdldEpvYnNSZXNwb25zZRI9CgZHZXRKb2ISGC5qb2JiZXIudjEuR2V0Sm9iUmVxdWVzdBoZLmpvYmJlci52MS5HZXRKb2JSZXNwb25zZRJGCglHZXRKb2JMb2cSGy5qb2JiZXIudjEuR2V0Sm9iTG9nUmVxdWVzdBocLmpvYmJlci52MS5HZXRKb2JMb2dSZXNwb25zZRJRCgxGb2xsb3dKb2JMb2cSHi5qb2JiZXIudjEuRm9sbG93Sm9iTG9nUmVxdWVzdBofLmpvYmJlci52MS5Gb2xsb3dKb2JMb2dSZXNwb25zZTABEkAKB1N0b3BKb2ISGS5qb2JiZXIudjEuU3RvcEpvYlJlcXVlc3QaGi5qb2JiZXIudjEuU3RvcEpvYlJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChZqb2JiZXIvdjEvam9iYmVyLnByb3RvEglqb2JiZXIudjEilQEKBkxpbWl0cxIMCgRjcHVzGAEgASgBEhQKDG1lbW9yeV9ieXRlcxgCIAEoAxITCgtpb19yZWFkX2JwcxgDIAEoAxIUCgxpb193cml0ZV9icHMYBCABKAMSEAoIcGlkc19tYXgYBSABKAMSEQoJbG9nX2J5dGVzGAYgASgDEhcKD3RpbWVvdXRfc2Vjb25kcxgHIAEoASKGAgoDSm9iEgoKAmlkGAEgASgDEg8KB2NvbW1hbmQYAiABKAkSDAoEYXJncxgDIAMoCRISCgpjcmVhdGVkX2F0GAQgASgJEiQKBnN0YXR1cxgFIAEoDjIULmpvYmJlci52MS5Kb2JTdGF0dXMSEAoIZmluaXNoZWQYBiABKAgSEQoJZXhpdF9jb2RlGAcgASgFEg4KBnNpZ25hbBgIIAEoCRITCgtmaW5pc2hlZF9hdBgJIAEoCRIhCgZsaW1pdHMYCiABKAsyES5qb2JiZXIudjEuTGltaXRzEhYKDmZhaWx1cmVfcmVhc29uGAsgASgJEhUKDWxvZ190cnVuY2F0ZWQYDCABKAgicQoPU3RhcnRKb2JSZXF1ZXN0Eg8KB2NvbW1hbmQYASABKAkSDAoEYXJncxgCIAMoCRIhCgZsaW1pdHMYAyABKAsyES5qb2JiZXIudjEuTGltaXRzEgsKA2VudhgEIAMoCRIPCgd3b3JrZGlyGAUgASgJIi8KEFN0YXJ0Sm9iUmVzcG9uc2USGwoDam9iGAEgASgLMg4uam9iYmVyLnYxLkpvYiIQCg5HZXRKb2JzUmVxdWVzdCIvCg9HZXRKb2JzUmVzcG9uc2USHAoEam9icxgBIAMoCzIOLmpvYmJlci52MS5Kb2IiHwoNR2V0Sm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAMiLQoOR2V0Sm9iUmVzcG9uc2USGwoDam9iGAEgASgLMg4uam9iYmVyLnYxLkpvYiIiChBHZXRKb2JMb2dSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoAyIgChFHZXRKb2JMb2dSZXNwb25zZRILCgNsb2cYASABKAwiNQoTRm9sbG93Sm9iTG9nUmVxdWVzdBIOCgZqb2JfaWQYASABKAMSDgoGb2Zmc2V0GAIgASgDIiQKFEZvbGxvd0pvYkxvZ1Jlc3BvbnNlEgwKBGRhdGEYASABKAwiIAoOU3RvcEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgDIi4KD1N0b3BKb2JSZXNwb25zZRIbCgNqb2IYASABKAsyDi5qb2JiZXIudjEuSm9iIiIKEFJlbW92ZUpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgDIhMKEVJlbW92ZUpvYlJlc3BvbnNlKtEBCglKb2JTdGF0dXMSGgoWSk9CX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKEkpPQl9TVEFUVVNfUlVOTklORxABEhUKEUpPQl9TVEFUVVNfRVhJVEVEEAISFgoSSk9CX1NUQVRVU19TVE9QUEVEEAMSFQoRSk9CX1NUQVRVU19LSUxMRUQQBBIZChVKT0JfU1RBVFVTX09PTV9LSUxMRUQQBRIVChFKT0JfU1RBVFVTX0ZBSUxFRBAGEhgKFEpPQl9TVEFUVVNfVElNRURfT1VUEAcy9wMKCkpvYlNlcnZpY2USQwoIU3RhcnRKb2ISGi5qb2JiZXIudjEuU3RhcnRKb2JSZXF1ZXN0Ghsuam9iYmVyLnYxLlN0YXJ0Sm9iUmVzcG9uc2USQAoHR2V0Sm9icxIZLmpvYmJlci52MS5HZXRKb2JzUmVxdWVzdBoaLmpvYmJlci52MS5HZXRKb2JzUmVzcG9uc2USPQoGR2V0Sm9iEhguam9iYmVyLnYxLkdldEpvYlJlcXVlc3QaGS5qb2JiZXIudjEuR2V0Sm9iUmVzcG9uc2USRgoJR2V0Sm9iTG9nEhsuam9iYmVyLnYxLkdldEpvYkxvZ1JlcXVlc3QaHC5qb2JiZXIudjEuR2V0Sm9iTG9nUmVzcG9uc2USUQoMRm9sbG93Sm9iTG9nEh4uam9iYmVyLnYxLkZvbGxvd0pvYkxvZ1JlcXVlc3QaHy5qb2JiZXIudjEuRm9sbG93Sm9iTG9nUmVzcG9uc2UwARJACgdTdG9wSm9iEhkuam9iYmVyLnYxLlN0b3BKb2JSZXF1ZXN0Ghouam9iYmVyLnYxLlN0b3BKb2JSZXNwb25zZRJGCglSZW1vdmVKb2ISGy5qb2JiZXIudjEuUmVtb3ZlSm9iUmVxdWVzdBocLmpvYmJlci52MS5SZW1vdmVKb2JSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * Resource limits of one job. 0 means the daemon's default.
@@ -54,6 +54,20 @@ export type Limits = Message<"jobber.v1.Limits"> & {
    * @generated from field: int64 pids_max = 5;
    */
   pidsMax: bigint;
+
+  /**
+   * The most bytes the job's log may hold; output past it is dropped.
+   *
+   * @generated from field: int64 log_bytes = 6;
+   */
+  logBytes: bigint;
+
+  /**
+   * Wall-clock limit in seconds; 0 means none.
+   *
+   * @generated from field: double timeout_seconds = 7;
+   */
+  timeoutSeconds: number;
 };
 
 /**
@@ -137,6 +151,13 @@ export type Job = Message<"jobber.v1.Job"> & {
    * @generated from field: string failure_reason = 11;
    */
   failureReason: string;
+
+  /**
+   * Output was dropped because the log reached limits.log_bytes.
+   *
+   * @generated from field: bool log_truncated = 12;
+   */
+  logTruncated: boolean;
 };
 
 /**
@@ -169,6 +190,20 @@ export type StartJobRequest = Message<"jobber.v1.StartJobRequest"> & {
    * @generated from field: jobber.v1.Limits limits = 3;
    */
   limits?: Limits | undefined;
+
+  /**
+   * The job's environment, each "KEY=VALUE"; default: a minimal PATH and HOME=/.
+   *
+   * @generated from field: repeated string env = 4;
+   */
+  env: string[];
+
+  /**
+   * Working directory, an absolute path in the job's view; default "/".
+   *
+   * @generated from field: string workdir = 5;
+   */
+  workdir: string;
 };
 
 /**
@@ -369,6 +404,36 @@ export const StopJobResponseSchema: GenMessage<StopJobResponse> = /*@__PURE__*/
   messageDesc(file_jobber_v1_jobber, 13);
 
 /**
+ * @generated from message jobber.v1.RemoveJobRequest
+ */
+export type RemoveJobRequest = Message<"jobber.v1.RemoveJobRequest"> & {
+  /**
+   * @generated from field: int64 job_id = 1;
+   */
+  jobId: bigint;
+};
+
+/**
+ * Describes the message jobber.v1.RemoveJobRequest.
+ * Use `create(RemoveJobRequestSchema)` to create a new message.
+ */
+export const RemoveJobRequestSchema: GenMessage<RemoveJobRequest> = /*@__PURE__*/
+  messageDesc(file_jobber_v1_jobber, 14);
+
+/**
+ * @generated from message jobber.v1.RemoveJobResponse
+ */
+export type RemoveJobResponse = Message<"jobber.v1.RemoveJobResponse"> & {
+};
+
+/**
+ * Describes the message jobber.v1.RemoveJobResponse.
+ * Use `create(RemoveJobResponseSchema)` to create a new message.
+ */
+export const RemoveJobResponseSchema: GenMessage<RemoveJobResponse> = /*@__PURE__*/
+  messageDesc(file_jobber_v1_jobber, 15);
+
+/**
  * @generated from enum jobber.v1.JobStatus
  */
 export enum JobStatus {
@@ -416,6 +481,13 @@ export enum JobStatus {
    * @generated from enum value: JOB_STATUS_FAILED = 6;
    */
   FAILED = 6,
+
+  /**
+   * The job ran past Limits.timeout_seconds and was stopped as by StopJob.
+   *
+   * @generated from enum value: JOB_STATUS_TIMED_OUT = 7;
+   */
+  TIMED_OUT = 7,
 }
 
 /**
@@ -487,6 +559,16 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof StopJobRequestSchema;
     output: typeof StopJobResponseSchema;
+  },
+  /**
+   * Deletes a finished job: its directory and its log. A running job must be stopped first.
+   *
+   * @generated from rpc jobber.v1.JobService.RemoveJob
+   */
+  removeJob: {
+    methodKind: "unary";
+    input: typeof RemoveJobRequestSchema;
+    output: typeof RemoveJobResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_jobber_v1_jobber, 0);
