@@ -19,6 +19,7 @@ const JOB_STATUS: Record<JobState, JobStatus> = {
   killed: JobStatus.KILLED,
   oom_killed: JobStatus.OOM_KILLED,
   failed: JobStatus.FAILED,
+  timed_out: JobStatus.TIMED_OUT,
 };
 
 export function jobMessage(info: JobInfo): Job {
@@ -40,6 +41,9 @@ export function jobMessage(info: JobInfo): Job {
       ioReadBps: BigInt(limits.ioReadBps),
       ioWriteBps: BigInt(limits.ioWriteBps),
       pidsMax: BigInt(limits.pidsMax),
+      // Absent from jobs recorded before these limits existed.
+      logBytes: BigInt(limits.logBytes ?? 0),
+      timeoutSeconds: limits.timeoutSeconds ?? 0,
     }),
   });
 }
@@ -59,6 +63,8 @@ export function limitsFromMessage(limits: LimitsMessage | undefined): Limits {
     ioReadBps: safeNumber("limits.io_read_bps", limits.ioReadBps),
     ioWriteBps: safeNumber("limits.io_write_bps", limits.ioWriteBps),
     pidsMax: safeNumber("limits.pids_max", limits.pidsMax),
+    logBytes: safeNumber("limits.log_bytes", limits.logBytes),
+    timeoutSeconds: limits.timeoutSeconds,
   };
 }
 

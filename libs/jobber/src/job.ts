@@ -119,5 +119,7 @@ export function describeStatus(status: JobStatus): string {
       return "killed for running out of memory";
     case "failed":
       return `failed to start: ${status.reason}`;
+    case "timed_out":
+      return "stopped at its timeout";
   }
 }

@@ -11,6 +11,10 @@ export interface Limits {
   ioWriteBps?: number;
   /** Maximum number of processes and threads. */
   pidsMax?: number;
+  /** The most bytes the job's log may hold; output past it is dropped. */
+  logBytes?: number;
+  /** Wall-clock limit in seconds; past it the job is stopped. 0 means none. */
+  timeoutSeconds?: number;
 }
 
 /** Limits with every field decided: 0 means unlimited. */
@@ -22,6 +26,8 @@ export const DEFAULT_LIMITS: ResolvedLimits = {
   ioReadBps: 0,
   ioWriteBps: 0,
   pidsMax: 1024,
+  logBytes: 256 * 1024 * 1024,
+  timeoutSeconds: 0,
 };
 
 const MIN_MEMORY_BYTES = 1024 * 1024;
@@ -50,6 +56,8 @@ export function resolveLimits(requested: Limits, defaults: ResolvedLimits = DEFA
     ioReadBps: pick("ioReadBps", true),
     ioWriteBps: pick("ioWriteBps", true),
     pidsMax: pick("pidsMax", true),
+    logBytes: pick("logBytes", true),
+    timeoutSeconds: pick("timeoutSeconds", false),
   };
   if (limits.cpus !== 0 && (limits.cpus < MIN_CPUS || limits.cpus > MAX_CPUS)) {
     throw new JobError("INVALID_ARGUMENT", `limit cpus must be between ${MIN_CPUS} and ${MAX_CPUS} cores`);

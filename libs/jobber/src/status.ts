@@ -2,7 +2,7 @@
 // cgroup saw.
 import { constants } from "node:os";
 
-export type JobState = "running" | "exited" | "stopped" | "killed" | "oom_killed" | "failed";
+export type JobState = "running" | "exited" | "stopped" | "killed" | "oom_killed" | "failed" | "timed_out";
 
 export interface JobStatus {
   state: JobState;

@@ -80,6 +80,8 @@ test("limits in force are reported with defaults filled in", async () => {
     ioReadBps: 0,
     ioWriteBps: 0,
     pidsMax: 1024,
+    logBytes: 256 * 1024 * 1024,
+    timeoutSeconds: 0,
   });
   await job.finished();
 });

@@ -15,6 +15,8 @@ const limits = {
   ioReadBps: 10_000_000,
   ioWriteBps: 0,
   pidsMax: 64,
+  logBytes: 1024,
+  timeoutSeconds: 0,
 };
 
 describe("cgroup v2 files", () => {
@@ -30,7 +32,15 @@ describe("cgroup v2 files", () => {
   });
 
   test("0 means unlimited", () => {
-    const none = { cpus: 0, memoryBytes: 0, ioReadBps: 0, ioWriteBps: 0, pidsMax: 0 };
+    const none = {
+      cpus: 0,
+      memoryBytes: 0,
+      ioReadBps: 0,
+      ioWriteBps: 0,
+      pidsMax: 0,
+      logBytes: 0,
+      timeoutSeconds: 0,
+    };
     expect(v2LimitFiles(none, [])).toEqual([
       ["cpu.max", "max 100000"],
       ["memory.max", "max"],
