@@ -6,6 +6,7 @@ export type ErrorCode =
   | "NOT_FOUND"
   | "FAILED_PRECONDITION"
   | "PERMISSION_DENIED"
+  | "RESOURCE_EXHAUSTED"
   | "INTERNAL";
 
 abstract class CodedError extends Error {
@@ -18,7 +19,7 @@ abstract class CodedError extends Error {
   }
 }
 
-/** A failure about a job: bad argv or limits, unknown id, wrong state, a failed launch. */
+/** A failure about a job: bad argv or limits, unknown id, wrong state, a quota reached, a failed launch. */
 export class JobError extends CodedError {
   override readonly name = "JobError";
 }

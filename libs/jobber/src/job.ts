@@ -1,5 +1,5 @@
 import { readFile, stat } from "node:fs/promises";
-import { JobError } from "./errors";
+import { errnoCode, JobError } from "./errors";
 import type { ResolvedLimits } from "./limits";
 import { LogFollower } from "./log-follower";
 import type { JobStatus } from "./status";
@@ -12,6 +12,8 @@ export interface JobHost {
   live(id: number): LiveJob | undefined;
   finalStatus(record: JobRecord): JobStatus | undefined;
   logPath(record: JobRecord): string;
+  /** Deletes a finished job's directory and log. */
+  remove(record: JobRecord): void;
   stopGraceMs: number;
 }
 
@@ -23,6 +25,8 @@ export interface JobInfo {
   createdAt: string;
   limits: ResolvedLimits;
   status: JobStatus;
+  /** The log reached its cap (limits.logBytes): output past it was dropped. */
+  logTruncated: boolean;
 }
 
 export class Job {
@@ -51,19 +55,68 @@ export class Job {
 
   async info(): Promise<JobInfo> {
     const { id, argv, command, createdAt, limits } = this.record;
-    return { id, argv, command, createdAt, limits, status: await this.status() };
+    const status = await this.status();
+    return { id, argv, command, createdAt, limits, status, logTruncated: await this.logTruncated() };
+  }
+
+  /**
+   * The kernel stops the log at exactly its cap (writes past it fail), so a
+   * log of that size is one whose output was cut. (A job that wrote exactly
+   * that many bytes and no more is counted as cut too: nothing tells them apart.)
+   */
+  private async logTruncated(): Promise<boolean> {
+    // Jobs recorded before logs had a cap have no logBytes.
+    const cap = this.record.limits.logBytes ?? 0;
+    if (cap <= 0) return false;
+    try {
+      return (await stat(this.host.logPath(this.record))).size >= cap;
+    } catch {
+      return false; // removed meanwhile
+    }
   }
 
   /** The whole log so far. */
   async readLog(): Promise<Uint8Array> {
     this.requireStarted();
-    return readFile(this.host.logPath(this.record));
+    return this.whileLogExists(() => readFile(this.host.logPath(this.record)));
   }
 
   /** How many bytes the job has written so far. */
   async logSize(): Promise<number> {
     this.requireStarted();
-    return (await stat(this.host.logPath(this.record))).size;
+    return this.whileLogExists(async () => (await stat(this.host.logPath(this.record))).size);
+  }
+
+  /** Deletes the finished job: its directory and log. Followers reading it still get the whole log. */
+  async remove(): Promise<void> {
+    this.requireStarted();
+    if (this.host.live(this.id)) {
+      throw new JobError(
+        "FAILED_PRECONDITION",
+        `job ${this.id} is running: stop it first (only a finished job can be removed)`,
+      );
+    }
+    try {
+      this.host.remove(this.record);
+    } catch (error) {
+      // A concurrent removal got there first.
+      if (errnoCode(error) === "ENOENT") throw this.gone();
+      throw error;
+    }
+  }
+
+  /** A job removed while this handle was held is not found, like any unknown one. */
+  private async whileLogExists<T>(read: () => Promise<T> | T): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT") throw this.gone();
+      throw error;
+    }
+  }
+
+  private gone(): JobError {
+    return new JobError("NOT_FOUND", `job ${this.id} not found`);
   }
 
   /**
@@ -75,7 +128,13 @@ export class Job {
     if (!Number.isSafeInteger(offset) || offset < 0) {
       throw new JobError("INVALID_ARGUMENT", `offset must be a whole number ≥ 0, got ${offset}`);
     }
-    return new LogFollower(this.host.logPath(this.record), offset, this.host.live(this.id)?.logSignal);
+    const live = this.host.live(this.id);
+    try {
+      return new LogFollower(this.host.logPath(this.record), offset, live?.logSignal);
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT") throw this.gone();
+      throw error;
+    }
   }
 
   /** SIGTERM, a grace period, then SIGKILL to the whole cgroup; resolves when the job is over. */

@@ -5,13 +5,24 @@ import { join } from "node:path";
 import { Certificate, pemToDer, type TenantHost } from "./certificate";
 import { blockDevicesOf, type CgroupDriver, detectCgroups } from "./cgroup";
 import { joinCommandLine } from "./command-line";
+import { checkFreeSpace, type MinFree } from "./disk-space";
 import { CertificateError, errnoCode, JobError } from "./errors";
 import { IdAllocator } from "./ids";
 import { Job, type JobHost } from "./job";
 import { launch, openPidfd } from "./launch/launch";
-import { DEFAULT_LIMITS, type Limits, type ResolvedLimits, resolveLimits } from "./limits";
+import {
+  type LimitPolicy,
+  type Limits,
+  limitPolicy,
+  type MaxLimits,
+  type ResolvedLimits,
+  resolveLimits,
+  type TenantQuotas,
+  tenantQuotas,
+} from "./limits";
 import { ensurePrivateDir } from "./private-dir";
 import { checkArgv, JOB_PATH, resolveProgram } from "./resolve";
+import { removeExpiredJobs, retentionPeriodMs } from "./retention";
 import type { JobStatus } from "./status";
 import { type JobRecord, JobStore } from "./store";
 import { Supervisor } from "./supervisor";
@@ -28,7 +39,16 @@ export interface JobberOptions {
   cgroupParent?: string;
   /** The user jobs run as; "nobody" where it exists, else root. */
   runAs?: { uid: number; gid: number };
-  defaultLimits?: ResolvedLimits;
+  /** Limits of a job that leaves them 0; DEFAULT_LIMITS for what is not given. */
+  defaultLimits?: Partial<ResolvedLimits>;
+  /** The most one job may ask for; the host's cores and memory, 32768 PIDs and 4 GiB of log unless given. */
+  maxLimits?: Partial<MaxLimits>;
+  /** Totals over one tenant's running jobs; 100 jobs, the host's cores and memory, a quarter of pid_max unless given. */
+  tenantQuotas?: Partial<TenantQuotas>;
+  /** Finished jobs older than this are removed, at start and at least hourly; 0 (the default) keeps them. */
+  retentionMs?: number;
+  /** New jobs are refused while the state directory's filesystem has less free; 5 % unless given. */
+  minFree?: MinFree;
   /** Time between SIGTERM and SIGKILL when a job is stopped; 5 s. */
   stopGraceMs?: number;
   /** Problems that are not any caller's fault (a cgroup that would not go away). */
@@ -63,13 +83,20 @@ export class Jobber implements JobHost, TenantHost {
   private readonly cgroups: CgroupDriver;
   private readonly supervisor: Supervisor;
   private readonly runAs: { uid: number; gid: number };
-  private readonly defaultLimits: ResolvedLimits;
+  private readonly limitPolicy: LimitPolicy;
+  private readonly tenantQuotas: TenantQuotas;
+  private readonly minFree: MinFree;
   private readonly maskedPaths: string[];
   private readonly cgroupParent: string;
   private readonly ioLimitsAvailable: boolean;
+  private retentionTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly options: JobberOptions) {
     ensurePrivateDir(options.home, "home directory");
+    // Configuration first: a bad one is refused before anything is touched.
+    this.limitPolicy = limitPolicy(options.defaultLimits, options.maxLimits);
+    this.tenantQuotas = tenantQuotas(options.tenantQuotas);
+    this.minFree = options.minFree ?? { fraction: 0.05 };
     this.store = new JobStore(options.stateDir);
     this.ids = new IdAllocator(this.store);
     this.cgroupParent = options.cgroupParent ?? "jobber";
@@ -78,13 +105,20 @@ export class Jobber implements JobHost, TenantHost {
     if (!this.ioLimitsAvailable) {
       options.warn?.("neither the state directory nor / is on a block device: jobs cannot get IO limits");
     }
-    this.cgroups = detectCgroups(options.cgroupRoot ?? "/sys/fs/cgroup", this.cgroupParent, ioDevices);
+    this.cgroups = detectCgroups(
+      options.cgroupRoot ?? "/sys/fs/cgroup",
+      this.cgroupParent,
+      ioDevices,
+      this.tenantQuotas,
+      options.warn ?? (() => {}),
+    );
     this.supervisor = new Supervisor(this.store, options.warn ?? (() => {}));
     this.runAs = options.runAs ?? defaultRunAs();
-    this.defaultLimits = options.defaultLimits ?? DEFAULT_LIMITS;
     this.stopGraceMs = options.stopGraceMs ?? 5000;
     this.maskedPaths = [realpathSync(options.home), realpathSync(options.stateDir)];
+    this.store.finishRemovals();
     this.adoptRunningJobs();
+    this.startRetention(options.retentionMs ?? 0);
   }
 
   get cgroupLayout(): CgroupDriver["layout"] {
@@ -157,7 +191,7 @@ export class Jobber implements JobHost, TenantHost {
   newJob(tenant: string, argv: string[], limits: Limits): Job {
     checkArgv(argv);
     const program = resolveProgram(argv[0] as string, this.runAs);
-    const resolved = resolveLimits(limits, this.defaultLimits);
+    const resolved = resolveLimits(limits, this.limitPolicy);
     if (!this.ioLimitsAvailable && (resolved.ioReadBps > 0 || resolved.ioWriteBps > 0)) {
       // Accepting them would promise a limit nothing enforces.
       throw new JobError(
@@ -180,15 +214,16 @@ export class Jobber implements JobHost, TenantHost {
   // ── JobHost ───────────────────────────────────────────────────────────
 
   async launch(record: JobRecord): Promise<void> {
-    this.store.create(record);
     const { tenant, id } = record;
+    this.admit(tenant);
+    this.store.create(record);
     let cgroup: ReturnType<CgroupDriver["create"]> | undefined;
     const fds: number[] = [];
     try {
       // The log first: a job that fails to launch still has one (empty) to read.
       const { logFd, jobDirFd } = this.store.openForLaunch(tenant, id);
       fds.push(logFd, jobDirFd);
-      cgroup = this.cgroups.create(String(id), record.limits);
+      cgroup = this.cgroups.create(tenant, String(id), record.limits);
       const { cgroupFd, v1ProcsFds } = cgroup.openForLaunch();
       fds.push(cgroupFd, ...v1ProcsFds);
       const launched = launch({
@@ -244,6 +279,27 @@ export class Jobber implements JobHost, TenantHost {
     return this.store.logPath(record.tenant, record.id);
   }
 
+  remove(record: JobRecord): void {
+    this.store.remove(record.tenant, record.id);
+  }
+
+  /**
+   * Quotas a new job must fit in. Checked where the job is tracked, in the
+   * same synchronous step, so concurrent starts cannot both slip under.
+   */
+  private admit(tenant: string): void {
+    const running = this.supervisor.runningFor(tenant);
+    if (this.tenantQuotas.jobs > 0 && running >= this.tenantQuotas.jobs) {
+      throw new JobError(
+        "RESOURCE_EXHAUSTED",
+        `${running} of your jobs are running, the most one tenant may run at once (tenant-jobs = ${this.tenantQuotas.jobs}); wait for one to end or stop one`,
+      );
+    }
+    if ("fraction" in this.minFree ? this.minFree.fraction > 0 : this.minFree.bytes > 0) {
+      checkFreeSpace(this.options.stateDir, this.minFree);
+    }
+  }
+
   // ── lifecycle ─────────────────────────────────────────────────────────
 
   stats(): JobberStats {
@@ -252,8 +308,27 @@ export class Jobber implements JobHost, TenantHost {
 
   /** Lets go of every job and watcher. Jobs keep running; the next Jobber on this state directory adopts them. */
   close(): void {
+    clearInterval(this.retentionTimer);
+    this.retentionTimer = undefined;
     this.supervisor.releaseAll();
     this.ids.close();
+  }
+
+  /** Removes finished jobs older than the retention now, and again every period (at least hourly). */
+  private startRetention(retentionMs: number): void {
+    if (retentionMs <= 0) return;
+    const sweep = () => {
+      const removed = removeExpiredJobs(
+        this.store,
+        (id) => this.supervisor.get(id) !== undefined,
+        retentionMs,
+      );
+      for (const failure of removed.failures) this.options.warn?.(`retention: ${failure}`);
+    };
+    sweep();
+    this.retentionTimer = setInterval(sweep, retentionPeriodMs(retentionMs));
+    // A timer of the library must not keep its host process alive.
+    this.retentionTimer.unref?.();
   }
 
   /**
@@ -266,10 +341,12 @@ export class Jobber implements JobHost, TenantHost {
         if (this.store.readFinalStatus(tenant, id)) continue;
         const record = this.store.read(tenant, id);
         if (!record) continue;
-        const cgroup = this.cgroups.open(String(id));
+        const cgroup = this.cgroups.open(tenant, String(id));
         this.supervisor.track(record, cgroup, this.openJobPidfd(tenant, id));
       }
     }
+    // Tenant cgroups of a daemon that died between a tenant's last job and its cleanup.
+    this.cgroups.sweep();
   }
 
   /** A pidfd of the job's init, if the PID recorded for it still is that init. */
@@ -285,7 +362,7 @@ export class Jobber implements JobHost, TenantHost {
       // Gone already.
     }
     const unified = membership.split("\n").find((line) => line.startsWith("0::"));
-    if (unified?.endsWith(`/${this.cgroupParent}/${id}`)) return pidfd;
+    if (unified?.endsWith(`/${this.cgroupParent}/${tenant}/${id}`)) return pidfd;
     closeSync(pidfd);
     return undefined;
   }

@@ -6,6 +6,7 @@
 //                              exit          written by init: how the command ended
 //                              stop          present when a user asked to stop it
 //                              status.json   the final status, written once
+//   <state>/jobs/<tenant>/.removed-<id>/     a job being removed (renamed first, then deleted)
 import {
   closeSync,
   constants,
@@ -14,6 +15,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   writeFileSync,
   writeSync,
 } from "node:fs";
@@ -118,6 +120,28 @@ export class JobStore {
     } catch (error) {
       if (errnoCode(error) === "ENOENT") return [];
       throw error;
+    }
+  }
+
+  /**
+   * Deletes a job's directory and log. It is renamed out of sight first, so
+   * that a removal cut short (a crash) leaves no half-job to list, only a
+   * `.removed-<id>` directory that the next start deletes. Readers that have
+   * the log open keep reading it: the file goes when they close it.
+   */
+  remove(tenant: string, id: number): void {
+    const removing = join(this.jobsDir, tenant, `.removed-${id}`);
+    renameSync(this.jobDir(tenant, id), removing);
+    rmSync(removing, { recursive: true, force: true });
+  }
+
+  /** Finishes removals a crash cut short. */
+  finishRemovals(): void {
+    for (const tenant of this.tenants()) {
+      for (const name of readdirSync(join(this.jobsDir, tenant))) {
+        if (name.startsWith(".removed-"))
+          rmSync(join(this.jobsDir, tenant, name), { recursive: true, force: true });
+      }
     }
   }
 

@@ -150,6 +150,8 @@ export class LiveJob {
 /** The running jobs of this process, by id. */
 export class Supervisor {
   private readonly live = new Map<number, LiveJob>();
+  /** Running jobs per tenant, for the tenant's quota. */
+  private readonly perTenant = new Map<string, number>();
 
   constructor(
     private readonly store: JobStore,
@@ -157,13 +159,27 @@ export class Supervisor {
   ) {}
 
   track(record: JobRecord, cgroup: JobCgroup, pidfd: number | undefined): LiveJob {
-    const onDone = (done: LiveJob) => this.live.delete(done.record.id);
+    const onDone = (done: LiveJob) => {
+      if (this.live.delete(done.record.id)) this.count(done.record.tenant, -1);
+    };
     const job = new LiveJob(this.store, record, cgroup, pidfd, onDone, this.warn);
     // Watch first: a job whose watch cannot be set up is not tracked at all.
     // (If it is already over, its bookkeeping ends asynchronously, after the set.)
     job.watch();
     this.live.set(record.id, job);
+    this.count(record.tenant, +1);
     return job;
+  }
+
+  /** How many of the tenant's jobs are running. */
+  runningFor(tenant: string): number {
+    return this.perTenant.get(tenant) ?? 0;
+  }
+
+  private count(tenant: string, change: number): void {
+    const running = (this.perTenant.get(tenant) ?? 0) + change;
+    if (running > 0) this.perTenant.set(tenant, running);
+    else this.perTenant.delete(tenant);
   }
 
   get(id: number): LiveJob | undefined {
@@ -178,5 +194,6 @@ export class Supervisor {
   releaseAll(): void {
     for (const job of this.live.values()) job.release();
     this.live.clear();
+    this.perTenant.clear();
   }
 }

@@ -119,11 +119,13 @@ describe("lifecycle", () => {
       "trap '' TERM; sleep 1000 & sleep 1000 & (trap '' TERM; sleep 1000) & echo forked; wait",
     ]);
     await waitForOutput(job.follow(), "forked");
-    expect(processesInCgroup(fixture.cgroupParent, String(job.id)).length).toBeGreaterThanOrEqual(5);
+    expect(
+      processesInCgroup(fixture.cgroupParent, `${tenant.hash()}/${job.id}`).length,
+    ).toBeGreaterThanOrEqual(5);
     const stopped = await job.stop(300);
     expect(stopped.status).toMatchObject({ state: "stopped", signal: "SIGKILL" });
-    expect(processesInCgroup(fixture.cgroupParent, String(job.id))).toEqual([]);
-    expect(fixture.jobber.stats().cgroups).not.toContain(String(job.id));
+    expect(processesInCgroup(fixture.cgroupParent, `${tenant.hash()}/${job.id}`)).toEqual([]);
+    expect(fixture.jobber.stats().cgroups).not.toContain(`${tenant.hash()}/${job.id}`);
   });
 
   test("a stopped job stays stopped and a second stop is refused", async () => {
@@ -203,7 +205,7 @@ describe("lifecycle", () => {
     const jobs = await Promise.all([run(["true"]), run(["false"]), run(["sh", "-c", "kill -9 $$"])]);
     await Promise.all(jobs.map((job) => job.finished()));
     const names = fixture.jobber.stats().cgroups;
-    for (const job of jobs) expect(names).not.toContain(String(job.id));
+    for (const job of jobs) expect(names).not.toContain(`${tenant.hash()}/${job.id}`);
   });
 });
 

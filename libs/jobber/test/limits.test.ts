@@ -21,7 +21,7 @@ afterAll(() => {
 /** A file of a running job's cgroup, wherever this host keeps that controller. */
 function cgroupFile(controller: "cpu" | "pids" | "memory", id: number, file: string): string {
   const v2 = fixture.jobber.cgroupLayout === "v2";
-  return join("/sys/fs/cgroup", v2 ? "" : controller, fixture.cgroupParent, String(id), file);
+  return join("/sys/fs/cgroup", v2 ? "" : controller, fixture.cgroupParent, tenant.hash(), String(id), file);
 }
 
 test("a job over its memory limit is OOM-killed and reported as such", async () => {
@@ -56,7 +56,7 @@ test("a CPU limit of 0.2 holds a busy loop near 20 %", async () => {
       ? (usage().get("usage_usec") ?? 0)
       : Number(
           readFileSync(
-            join("/sys/fs/cgroup/unified", fixture.cgroupParent, String(job.id), "cpu.stat"),
+            join("/sys/fs/cgroup/unified", fixture.cgroupParent, tenant.hash(), String(job.id), "cpu.stat"),
             "utf8",
           ).match(/usage_usec (\d+)/)?.[1],
         );
@@ -96,12 +96,12 @@ test("io limits reach the block device of the state directory", async () => {
   const v2 = fixture.jobber.cgroupLayout === "v2";
   if (v2) {
     const ioMax = readFileSync(
-      join("/sys/fs/cgroup", fixture.cgroupParent, String(job.id), "io.max"),
+      join("/sys/fs/cgroup", fixture.cgroupParent, tenant.hash(), String(job.id), "io.max"),
       "utf8",
     );
     expect(ioMax).toMatch(/rbps=10000000 wbps=5000000/);
   } else {
-    const dir = join("/sys/fs/cgroup/blkio", fixture.cgroupParent, String(job.id));
+    const dir = join("/sys/fs/cgroup/blkio", fixture.cgroupParent, tenant.hash(), String(job.id));
     expect(readFileSync(join(dir, "blkio.throttle.read_bps_device"), "utf8")).toMatch(/^\d+:\d+ 10000000$/m);
     expect(readFileSync(join(dir, "blkio.throttle.write_bps_device"), "utf8")).toMatch(/^\d+:\d+ 5000000$/m);
   }

@@ -1,6 +1,7 @@
 // The contents of cgroup limit files, as pure functions so that both
 // formats are unit-tested whatever the host runs.
 import type { ResolvedLimits } from "../limits";
+import type { TenantLimits } from "./cgroup";
 
 /** A block device as "major:minor". */
 export type DeviceNumber = `${number}:${number}`;
@@ -55,6 +56,34 @@ export function v1LimitFiles(
   }
   files.push(["pids", "pids.max", limits.pidsMax === 0 ? "max" : String(limits.pidsMax)]);
   return files;
+}
+
+/** File name → content for a tenant's cgroup v2 directory: totals over its jobs. */
+export function v2TenantFiles(limits: TenantLimits): [string, string][] {
+  return [
+    ["cpu.max", limits.cpus === 0 ? `max ${CPU_PERIOD_US}` : `${cpuQuotaUs(limits.cpus)} ${CPU_PERIOD_US}`],
+    ["memory.max", limits.memoryBytes === 0 ? "max" : String(limits.memoryBytes)],
+    ["pids.max", limits.pidsMax === 0 ? "max" : String(limits.pidsMax)],
+  ];
+}
+
+/** Controller → [file name, content] for a tenant's cgroup v1 directories. */
+export function v1TenantFiles(limits: TenantLimits): [V1Controller, string, string][] {
+  return [
+    ["cpu", "cpu.cfs_period_us", String(CPU_PERIOD_US)],
+    ["cpu", "cpu.cfs_quota_us", limits.cpus === 0 ? "-1" : String(cpuQuotaUs(limits.cpus))],
+    ["memory", "memory.limit_in_bytes", limits.memoryBytes === 0 ? "-1" : String(limits.memoryBytes)],
+    ["pids", "pids.max", limits.pidsMax === 0 ? "max" : String(limits.pidsMax)],
+  ];
+}
+
+/**
+ * cgroup v1 refuses a child's CPU quota above its parent's (EINVAL), where
+ * v2 takes the smaller of the two: a job asking for more cores than its
+ * tenant has gets the tenant's, which is what it would get on v2 anyway.
+ */
+export function withinTenantCpus(limits: ResolvedLimits, tenant: TenantLimits): ResolvedLimits {
+  return tenant.cpus > 0 && limits.cpus > tenant.cpus ? { ...limits, cpus: tenant.cpus } : limits;
 }
 
 /** Reads "key value" lines (cgroup.events, memory.events, memory.oom_control). */

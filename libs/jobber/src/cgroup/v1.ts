@@ -1,10 +1,18 @@
 // The v1-hybrid host: limits on the v1 controllers, lifecycle on the
 // controller-less v2 tree mounted at <root>/unified.
-import { constants, existsSync, mkdirSync, openSync, writeFileSync } from "node:fs";
+import { constants, existsSync, mkdirSync, openSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ResolvedLimits } from "../limits";
-import type { CgroupDriver, JobCgroup } from "./cgroup";
-import { type DeviceNumber, parseKeyedCounters, type V1Controller, v1LimitFiles } from "./files";
+import type { CgroupDriver, JobCgroup, TenantLimits } from "./cgroup";
+import {
+  type DeviceNumber,
+  parseKeyedCounters,
+  type V1Controller,
+  v1LimitFiles,
+  v1TenantFiles,
+  withinTenantCpus,
+} from "./files";
+import { TenantCgroups } from "./tenants";
 import { closeAll, listChildren, readIfExists, removeCgroupDir, V2JobCgroup, v2LifecycleParent } from "./v2";
 
 const CONTROLLERS: V1Controller[] = ["cpu", "memory", "blkio", "pids"];
@@ -17,8 +25,10 @@ class V1HybridJobCgroup implements JobCgroup {
     readonly name: string,
     v2Dir: string,
     private readonly controllerDirs: Map<V1Controller, string>,
+    /** Called once every directory is gone: lets go of the tenant's cgroup. */
+    onRemoved: () => void,
   ) {
-    this.lifecycle = new V2JobCgroup(name, v2Dir);
+    this.lifecycle = new V2JobCgroup(name, v2Dir, onRemoved);
     this.eventsPath = this.lifecycle.eventsPath;
   }
 
@@ -51,8 +61,21 @@ class V1HybridJobCgroup implements JobCgroup {
   }
 
   async remove(): Promise<void> {
-    await this.lifecycle.remove();
+    await removeCgroupDir(this.lifecycle.dir);
     for (const dir of this.controllerDirs.values()) await removeCgroupDir(dir);
+    this.lifecycle.released();
+  }
+
+  /** After a failed creation: whatever exists goes, and the tenant is let go. */
+  discard(): void {
+    for (const dir of [this.lifecycle.dir, ...this.controllerDirs.values()]) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // Not created, or (never here) not empty.
+      }
+    }
+    this.lifecycle.released();
   }
 }
 
@@ -61,11 +84,14 @@ export class V1HybridDriver implements CgroupDriver {
   private readonly v2Parent: string;
   private readonly controllerParents = new Map<V1Controller, string>();
   private readonly memswAvailable: boolean;
+  private readonly tenants: TenantCgroups;
 
   constructor(
     root: string,
     parent: string,
     private readonly devices: DeviceNumber[],
+    private readonly tenantLimits: TenantLimits,
+    warn: (message: string) => void,
   ) {
     this.v2Parent = v2LifecycleParent(join(root, "unified"), parent);
     for (const controller of CONTROLLERS) {
@@ -78,36 +104,74 @@ export class V1HybridDriver implements CgroupDriver {
     }
     const memory = this.controllerParents.get("memory");
     this.memswAvailable = memory !== undefined && existsSync(join(memory, "memory.memsw.limit_in_bytes"));
+    this.tenants = new TenantCgroups(
+      {
+        dirs: (tenant) => [join(this.v2Parent, tenant), ...this.dirs(tenant).values()],
+        applyLimits: (tenant) => this.writeLimits(this.dirs(tenant), v1TenantFiles(this.tenantLimits)),
+      },
+      warn,
+    );
   }
 
-  private dirs(name: string): Map<V1Controller, string> {
-    return new Map([...this.controllerParents].map(([controller, dir]) => [controller, join(dir, name)]));
+  /** The directories of `path` (under the parent) in each v1 controller's hierarchy. */
+  private dirs(path: string): Map<V1Controller, string> {
+    return new Map([...this.controllerParents].map(([controller, dir]) => [controller, join(dir, path)]));
   }
 
-  create(name: string, limits: ResolvedLimits): JobCgroup {
-    const dirs = this.dirs(name);
-    const cgroup = new V1HybridJobCgroup(name, join(this.v2Parent, name), dirs);
-    mkdirSync(join(this.v2Parent, name));
+  create(tenant: string, name: string, limits: ResolvedLimits): JobCgroup {
+    this.tenants.acquire(tenant);
+    const path = `${tenant}/${name}`;
+    const dirs = this.dirs(path);
+    const cgroup = new V1HybridJobCgroup(path, join(this.v2Parent, path), dirs, () =>
+      this.tenants.release(tenant),
+    );
     try {
+      mkdirSync(join(this.v2Parent, path));
       for (const dir of dirs.values()) mkdirSync(dir);
-      for (const [controller, file, content] of v1LimitFiles(limits, this.devices, this.memswAvailable)) {
-        const dir = dirs.get(controller);
-        if (dir) writeFileSync(join(dir, file), content);
-      }
+      const files = v1LimitFiles(
+        withinTenantCpus(limits, this.tenantLimits),
+        this.devices,
+        this.memswAvailable,
+      );
+      this.writeLimits(dirs, files);
     } catch (error) {
-      void cgroup.remove();
+      cgroup.discard();
       throw error;
     }
     return cgroup;
   }
 
-  open(name: string): JobCgroup {
-    return new V1HybridJobCgroup(name, join(this.v2Parent, name), this.dirs(name));
+  open(tenant: string, name: string): JobCgroup {
+    this.tenants.acquire(tenant, { bestEffort: true });
+    const path = `${tenant}/${name}`;
+    return new V1HybridJobCgroup(path, join(this.v2Parent, path), this.dirs(path), () =>
+      this.tenants.release(tenant),
+    );
   }
 
   list(): string[] {
-    const names = new Set(listChildren(this.v2Parent));
-    for (const dir of this.controllerParents.values()) for (const name of listChildren(dir)) names.add(name);
+    const names = new Set<string>();
+    for (const parent of [this.v2Parent, ...this.controllerParents.values()]) {
+      for (const tenant of listChildren(parent)) {
+        names.add(tenant);
+        for (const job of listChildren(join(parent, tenant))) names.add(`${tenant}/${job}`);
+      }
+    }
     return [...names];
+  }
+
+  sweep(): void {
+    const tenants = new Set<string>();
+    for (const parent of [this.v2Parent, ...this.controllerParents.values()]) {
+      for (const tenant of listChildren(parent)) tenants.add(tenant);
+    }
+    this.tenants.sweep([...tenants]);
+  }
+
+  private writeLimits(dirs: Map<V1Controller, string>, files: [V1Controller, string, string][]): void {
+    for (const [controller, file, content] of files) {
+      const dir = dirs.get(controller);
+      if (dir) writeFileSync(join(dir, file), content);
+    }
   }
 }

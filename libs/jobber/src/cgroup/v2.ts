@@ -13,8 +13,9 @@ import {
 import { join } from "node:path";
 import { errnoCode } from "../errors";
 import type { ResolvedLimits } from "../limits";
-import type { CgroupDriver, JobCgroup } from "./cgroup";
-import { type DeviceNumber, parseKeyedCounters, v2LimitFiles } from "./files";
+import type { CgroupDriver, JobCgroup, TenantLimits } from "./cgroup";
+import { type DeviceNumber, parseKeyedCounters, v2LimitFiles, v2TenantFiles } from "./files";
+import { TenantCgroups } from "./tenants";
 
 const LIMIT_CONTROLLERS = ["cpu", "memory", "io", "pids"];
 
@@ -44,13 +45,16 @@ export async function removeCgroupDir(path: string): Promise<void> {
   }
 }
 
-/** The v2 directory of one job: lifecycle files, and limits when `limits` is on. */
+/** The v2 directory of one job: lifecycle files, and limits on a unified host. */
 export class V2JobCgroup implements JobCgroup {
   readonly eventsPath: string;
+  private removed = false;
 
   constructor(
     readonly name: string,
     readonly dir: string,
+    /** Called once the directory is gone: lets go of the tenant's cgroup. */
+    private readonly onRemoved: () => void = () => {},
   ) {
     this.eventsPath = join(dir, "cgroup.events");
   }
@@ -77,8 +81,16 @@ export class V2JobCgroup implements JobCgroup {
     return events === undefined ? 0 : (parseKeyedCounters(events).get("oom_kill") ?? 0);
   }
 
-  remove(): Promise<void> {
-    return removeCgroupDir(this.dir);
+  async remove(): Promise<void> {
+    await removeCgroupDir(this.dir);
+    this.released();
+  }
+
+  /** Lets go of the tenant's cgroup, once. */
+  released(): void {
+    if (this.removed) return;
+    this.removed = true;
+    this.onRemoved();
   }
 }
 
@@ -110,36 +122,78 @@ export class V2Driver implements CgroupDriver {
   readonly layout = "v2" as const;
   private readonly parentDir: string;
   private readonly controllers: string[];
+  private readonly tenants: TenantCgroups;
 
   constructor(
     root: string,
     parent: string,
     private readonly devices: DeviceNumber[],
+    private readonly tenantLimits: TenantLimits,
+    warn: (message: string) => void,
   ) {
     ({ parentDir: this.parentDir, controllers: this.controllers } = prepareParent(root, parent));
+    this.tenants = new TenantCgroups(
+      {
+        dirs: (tenant) => [join(this.parentDir, tenant)],
+        applyLimits: (tenant) => {
+          const dir = join(this.parentDir, tenant);
+          if (this.controllers.length > 0) {
+            // The tenant level hands the controllers on to its jobs.
+            writeFileSync(
+              join(dir, "cgroup.subtree_control"),
+              this.controllers.map((c) => `+${c}`).join(" "),
+            );
+          }
+          this.writeLimits(dir, v2TenantFiles(this.tenantLimits));
+        },
+      },
+      warn,
+    );
   }
 
-  create(name: string, limits: ResolvedLimits): JobCgroup {
-    const dir = join(this.parentDir, name);
-    mkdirSync(dir);
+  create(tenant: string, name: string, limits: ResolvedLimits): JobCgroup {
+    this.tenants.acquire(tenant);
+    const dir = join(this.parentDir, tenant, name);
     try {
-      for (const [file, content] of v2LimitFiles(limits, this.devices)) {
-        const controller = file.slice(0, file.indexOf("."));
-        if (this.controllers.includes(controller)) writeLimit(join(dir, file), content);
-      }
+      mkdirSync(dir);
     } catch (error) {
-      rmdirSync(dir);
+      this.tenants.release(tenant);
       throw error;
     }
-    return new V2JobCgroup(name, dir);
+    const cgroup = new V2JobCgroup(`${tenant}/${name}`, dir, () => this.tenants.release(tenant));
+    try {
+      this.writeLimits(dir, v2LimitFiles(limits, this.devices));
+    } catch (error) {
+      rmdirSync(dir);
+      cgroup.released();
+      throw error;
+    }
+    return cgroup;
   }
 
-  open(name: string): JobCgroup {
-    return new V2JobCgroup(name, join(this.parentDir, name));
+  open(tenant: string, name: string): JobCgroup {
+    this.tenants.acquire(tenant, { bestEffort: true });
+    return new V2JobCgroup(`${tenant}/${name}`, join(this.parentDir, tenant, name), () =>
+      this.tenants.release(tenant),
+    );
   }
 
   list(): string[] {
-    return listChildren(this.parentDir);
+    return listChildren(this.parentDir).flatMap((tenant) => [
+      tenant,
+      ...listChildren(join(this.parentDir, tenant)).map((job) => `${tenant}/${job}`),
+    ]);
+  }
+
+  sweep(): void {
+    this.tenants.sweep(listChildren(this.parentDir));
+  }
+
+  private writeLimits(dir: string, files: [string, string][]): void {
+    for (const [file, content] of files) {
+      const controller = file.slice(0, file.indexOf("."));
+      if (this.controllers.includes(controller)) writeLimit(join(dir, file), content);
+    }
   }
 }
 
