@@ -23,6 +23,8 @@ import {
   type GetJobResponse,
   GetJobsRequestSchema,
   type GetJobsResponse,
+  RemoveJobRequestSchema,
+  type RemoveJobResponse,
   StartJobRequestSchema,
   type StartJobResponse,
   StopJobRequestSchema,
@@ -70,6 +72,10 @@ export interface JobClient {
     settings?: CallSettings,
   ): Promise<GetJobLogResponse>;
   stopJob(request: Init<typeof StopJobRequestSchema>, settings?: CallSettings): Promise<StopJobResponse>;
+  removeJob(
+    request: Init<typeof RemoveJobRequestSchema>,
+    settings?: CallSettings,
+  ): Promise<RemoveJobResponse>;
   /**
    * The job's output as it is written, until the job ends. Stopping the
    * iteration (break, return) or aborting the signal cancels the call.
@@ -151,6 +157,8 @@ export function connectJobService(options: ConnectOptions): JobClient {
       unary(client, definition.getJobLog, GetJobLogRequestSchema, request, settings),
     stopJob: (request, settings) =>
       unary(client, definition.stopJob, StopJobRequestSchema, request, settings),
+    removeJob: (request, settings) =>
+      unary(client, definition.removeJob, RemoveJobRequestSchema, request, settings),
     followJobLog: (request, settings) => followLog(client, request, settings),
     close: () => client.close(),
   };

@@ -3,7 +3,7 @@ import { type FSWatcher, watch } from "node:fs";
 import { join } from "node:path";
 import { Server } from "@grpc/grpc-js";
 import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
-import { type Certificate, type Jobber, openJobber } from "@jobber/jobber";
+import { type Certificate, type Jobber, type JobberOptions, openJobber } from "@jobber/jobber";
 import { jobServiceDefinition } from "@jobber/proto";
 import type { ConsolaInstance } from "consola";
 import { Authenticator } from "./auth";
@@ -23,6 +23,14 @@ export interface DaemonOptions {
   stopGraceMs?: number;
   /** The cgroup under which jobs get theirs; "jobber". Two daemons must not share one. */
   cgroupParent?: string;
+  /** What jobs and tenants may use (library defaults where absent). */
+  defaultLimits?: JobberOptions["defaultLimits"];
+  maxLimits?: JobberOptions["maxLimits"];
+  tenantQuotas?: JobberOptions["tenantQuotas"];
+  retentionMs?: number;
+  minFree?: JobberOptions["minFree"];
+  /** Concurrent FollowJobLog streams per tenant; 64. */
+  tenantStreams?: number;
 }
 
 export interface Daemon {
@@ -48,6 +56,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     runAs: options.runAs,
     stopGraceMs: options.stopGraceMs,
     cgroupParent: options.cgroupParent,
+    defaultLimits: options.defaultLimits,
+    maxLimits: options.maxLimits,
+    tenantQuotas: options.tenantQuotas,
+    retentionMs: options.retentionMs,
+    minFree: options.minFree,
     warn: (message) => logger.warn(message),
   });
   const authenticator = await Authenticator.fromHome(home);
@@ -55,7 +68,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   const authenticate = (call: ServerSurfaceCall): Certificate =>
     jobber.certificateFromDer(authenticator.authenticatePeer(call).der);
-  const service = createJobService({ authenticate, log: new RequestLog(logger) });
+  const service = createJobService({
+    authenticate,
+    log: new RequestLog(logger),
+    tenantStreams: options.tenantStreams ?? 64,
+  });
   const server = new Server({
     "grpc.max_receive_message_length": MAX_REQUEST_BYTES,
   });

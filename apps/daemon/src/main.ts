@@ -7,7 +7,9 @@ import { defineCommand, runMain } from "citty";
 import { consola, LogLevels } from "consola";
 import { startDaemon } from "./daemon";
 import { issueClientIdentity } from "./pki";
+import { quotaFlags, quotaOptions } from "./quota-flags";
 import { rootRefusal } from "./root";
+import { parseDuration } from "./units";
 
 // consola goes quiet under CI=true or NODE_ENV=test; a daemon's request log must not.
 consola.level = LogLevels.info;
@@ -40,14 +42,6 @@ function parseUser(value: string): { uid: number; gid: number } {
   throw new Error(`--run-as: no user ${JSON.stringify(value)} in /etc/passwd (give a name or uid:gid)`);
 }
 
-/** "5s", "500ms", "2m" or plain seconds. */
-function parseDuration(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value);
-  if (!match) throw new Error(`--stop-grace: ${JSON.stringify(value)} is not a duration like 5s or 500ms`);
-  const scale = { ms: 1, s: 1000, m: 60_000 }[(match[2] ?? "s") as "ms" | "s" | "m"];
-  return Number(match[1]) * scale;
-}
-
 /** One line for a failure a person can fix (a bad flag, an unusable home), not a stack trace. */
 function exitOnError<T>(run: (context: T) => Promise<void>): (context: T) => Promise<void> {
   return (context) =>
@@ -77,6 +71,7 @@ const serve = defineCommand({
       description: "cgroup under which each job gets its own; one jobberd per parent",
       default: "jobber",
     },
+    ...quotaFlags,
   },
   run: exitOnError(async ({ args }) => {
     requireRoot();
@@ -85,8 +80,9 @@ const serve = defineCommand({
       home: homeOf(args.home),
       stateDir: resolve(args["state-dir"]),
       runAs: parseUser(args["run-as"]),
-      stopGraceMs: parseDuration(args["stop-grace"]),
+      stopGraceMs: parseDuration("--stop-grace", args["stop-grace"]),
       cgroupParent: args["cgroup-parent"],
+      ...quotaOptions(args),
       logger: consola,
     });
     const stop = (signal: string) => {

@@ -5,6 +5,7 @@ import { create } from "@bufbuild/protobuf";
 import {
   type handleServerStreamingCall,
   type handleUnaryCall,
+  type ServerUnaryCall,
   type ServerWritableStream,
   status,
   type UntypedServiceImplementation,
@@ -21,6 +22,8 @@ import {
   type GetJobRequest,
   GetJobResponseSchema,
   GetJobsResponseSchema,
+  type RemoveJobRequest,
+  RemoveJobResponseSchema,
   type StartJobRequest,
   StartJobResponseSchema,
   type StopJobRequest,
@@ -28,15 +31,28 @@ import {
 } from "@jobber/proto";
 import { argvFromRequest, jobId, jobMessage, limitsFromMessage } from "./messages";
 import type { RequestLog } from "./request-log";
+import { SendWindow } from "./send-window";
+import { SnapshotBudget } from "./snapshot-budget";
 import { RpcError, toServiceError } from "./status-codes";
+import { TenantCounter } from "./tenant-counter";
 
 /** GetJobLog answers in one message; past this size the log must be streamed. */
 export const MAX_LOG_SNAPSHOT_BYTES = 64 * 1024 * 1024;
+/** Log snapshots in flight, all tenants together: two of the largest. */
+const SNAPSHOT_BUDGET_BYTES = 2 * MAX_LOG_SNAPSHOT_BYTES;
+/**
+ * Output handed to grpc-js and not yet sent, per FollowJobLog stream: what a
+ * follower that never reads costs. Two of the follower's largest chunks, so
+ * that one is encoded while the other is on the wire.
+ */
+const FOLLOW_WINDOW_BYTES = 512 * 1024;
 
 export interface ServiceOptions {
   /** The caller's tenant; throws RpcError(UNAUTHENTICATED) with the reason. */
   authenticate(call: ServerSurfaceCall): Certificate;
   log: RequestLog;
+  /** Concurrent FollowJobLog streams per tenant; 0 = no limit. */
+  tenantStreams: number;
 }
 
 export interface JobServiceHandle {
@@ -50,14 +66,14 @@ export interface JobServiceHandle {
 function unary<Req, Res>(
   options: ServiceOptions,
   rpc: string,
-  handle: (tenant: Certificate, request: Req) => Promise<Res>,
+  handle: (tenant: Certificate, request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const started = performance.now();
     let tenant: Certificate | undefined;
     const answer = async () => {
       tenant = options.authenticate(call);
-      return handle(tenant, call.request);
+      return handle(tenant, call.request, call);
     };
     answer().then(
       (response) => {
@@ -73,35 +89,33 @@ function unary<Req, Res>(
   };
 }
 
-/** Resolves when the stream can take more, when the client is gone, or at shutdown. */
-function writable(call: ServerWritableStream<unknown, unknown>, shutdown: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      call.off("drain", done);
-      call.off("cancelled", done);
-      call.off("close", done);
-      shutdown.removeEventListener("abort", done);
-      resolve();
-    };
-    call.on("drain", done);
-    call.on("cancelled", done);
-    call.on("close", done);
-    shutdown.addEventListener("abort", done, { once: true });
-  });
+/**
+ * Aborts when the call is over: grpc-js reports "cancelled" both when the
+ * client goes away and once the answer and its status have been sent.
+ */
+function callEnded(call: ServerUnaryCall<unknown, unknown>): AbortSignal {
+  const ended = new AbortController();
+  if (call.cancelled) ended.abort();
+  else call.once("cancelled", () => ended.abort(new RpcError(status.CANCELLED, "the call was cancelled")));
+  return ended.signal;
 }
 
 export function createJobService(options: ServiceOptions): JobServiceHandle {
   const streams = new Map<ServerWritableStream<unknown, unknown>, () => void>();
+  const streamsPerTenant = new TenantCounter("FollowJobLog streams", "tenant-streams", options.tenantStreams);
+  const snapshots = new SnapshotBudget(SNAPSHOT_BUDGET_BYTES, MAX_LOG_SNAPSHOT_BYTES);
 
   const followJobLog: handleServerStreamingCall<FollowJobLogRequest, FollowJobLogResponse> = (call) => {
     const started = performance.now();
     let tenant: Certificate | undefined;
     let chunks: AsyncIterableIterator<Uint8Array> | undefined;
     let ending: { code: status; details: string } | undefined;
+    let leaveQuota: (() => void) | undefined;
     const release = () => void chunks?.return?.();
     const stream = async () => {
       tenant = options.authenticate(call);
       if (call.request.offset < 0n) throw new RpcError(status.INVALID_ARGUMENT, "offset must be ≥ 0");
+      leaveQuota = streamsPerTenant.enter(tenant.hash());
       const job = await tenant.getJob(jobId(call.request.jobId));
       chunks = job.follow(Number(call.request.offset));
       // A client that cancels or disconnects releases the follower at once,
@@ -118,10 +132,10 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
         shutdown.abort();
         release();
       });
+      // Backpressure: a slow reader holds the follower (and one window of output), not the daemon's memory.
+      const window = new SendWindow(call, FOLLOW_WINDOW_BYTES, shutdown.signal);
       for await (const data of chunks) {
-        if (call.cancelled) return;
-        // Backpressure: a slow reader holds the follower, not the daemon's memory.
-        if (!call.write(create(FollowJobLogResponseSchema, { data }))) await writable(call, shutdown.signal);
+        if (!(await window.send(create(FollowJobLogResponseSchema, { data }), data.length))) return;
       }
     };
     stream()
@@ -146,6 +160,7 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
       .finally(() => {
         call.off("cancelled", release);
         streams.delete(call);
+        leaveQuota?.();
         release();
       });
   };
@@ -163,7 +178,7 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
       const job = await tenant.getJob(jobId(request.jobId));
       return create(GetJobResponseSchema, { job: jobMessage(await job.info()) });
     }),
-    getJobLog: unary(options, "GetJobLog", async (tenant, request: GetJobLogRequest) => {
+    getJobLog: unary(options, "GetJobLog", async (tenant, request: GetJobLogRequest, call) => {
       const job = await tenant.getJob(jobId(request.jobId));
       const size = await job.logSize();
       if (size > MAX_LOG_SNAPSHOT_BYTES) {
@@ -172,12 +187,27 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
           `the log of job ${job.id} is ${size} bytes, more than one message carries; stream it with FollowJobLog (jb log -f)`,
         );
       }
-      return create(GetJobLogResponseSchema, { log: await job.readLog() });
+      // The snapshot's bytes are held until the answer has left (or the client has gone).
+      const ended = callEnded(call);
+      const release = await snapshots.reserve(tenant.hash(), size, ended);
+      ended.addEventListener("abort", release, { once: true });
+      if (ended.aborted) release();
+      try {
+        // The log as it was when its size was taken: a running job's later output is not reserved for.
+        return create(GetJobLogResponseSchema, { log: await job.readLog(size) });
+      } catch (error) {
+        release();
+        throw error;
+      }
     }),
     followJobLog,
     stopJob: unary(options, "StopJob", async (tenant, request: StopJobRequest) => {
       const job = await tenant.getJob(jobId(request.jobId));
       return create(StopJobResponseSchema, { job: jobMessage(await job.stop()) });
+    }),
+    removeJob: unary(options, "RemoveJob", async (tenant, request: RemoveJobRequest) => {
+      await (await tenant.getJob(jobId(request.jobId))).remove();
+      return create(RemoveJobResponseSchema, {});
     }),
   };
 

@@ -1,5 +1,6 @@
 // A real jobberd, as a separate process, on a free port with temporary home
 // and state directories, and clients built from the identities it issued.
+import { createHash, X509Certificate } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { connectJobService, type JobClient } from "@jobber/proto";
@@ -160,6 +161,12 @@ async function spawnDaemon(dirs: Dirs): Promise<DaemonProcess> {
     },
   };
   return daemon;
+}
+
+/** The tenant (sha256 of the certificate's DER) of the identity in a client home. */
+export function tenantOf(home: string): string {
+  const der = new X509Certificate(readFileSync(join(home, "client.crt"))).raw;
+  return createHash("sha256").update(der).digest("hex");
 }
 
 /** File watches (inotify) the process holds now. */

@@ -15,7 +15,8 @@ let daemon: DaemonProcess;
 let client: JobClient;
 
 beforeAll(async () => {
-  daemon = await startDaemonProcess();
+  // Room for the 500 followers below: the stream quota has a test of its own (quotas.test.ts).
+  daemon = await startDaemonProcess(["--tenant-streams", "1000"]);
   client = daemon.client();
   await client.getJobs(); // the connection every test then reuses
 });

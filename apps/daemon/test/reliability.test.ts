@@ -17,14 +17,22 @@ import {
 import { join } from "node:path";
 import { type JobClient, JobStatus } from "@jobber/proto";
 import { removeCgroupParent } from "../../../libs/jobber/test/cgroup-cleanup";
-import { collect, type DaemonProcess, startDaemonProcess, TEST_ROOT } from "./fixture";
+import { collect, type DaemonProcess, startDaemonProcess, TEST_ROOT, tenantOf } from "./fixture";
 
 const MAIN = join(import.meta.dir, "../src/main.ts");
 
 /** The job's cgroup v2 `cgroup.events`, on a hybrid or a unified host. */
 function eventsFile(daemon: DaemonProcess, id: bigint): string {
   const hybrid = existsSync("/sys/fs/cgroup/unified/cgroup.controllers");
-  return join("/sys/fs/cgroup", hybrid ? "unified" : "", daemon.cgroupParent, String(id), "cgroup.events");
+  const tenant = tenantOf(daemon.home);
+  return join(
+    "/sys/fs/cgroup",
+    hybrid ? "unified" : "",
+    daemon.cgroupParent,
+    tenant,
+    String(id),
+    "cgroup.events",
+  );
 }
 
 /** Resolves when the job's cgroup is empty, watching it directly: no daemon needed. */

@@ -1,9 +1,17 @@
 // The public surface of the job library: what the daemon needs, nothing more.
 export type { Certificate } from "./certificate";
 export { joinCommandLine, splitCommandLine } from "./command-line";
+export type { MinFree } from "./disk-space";
 export { CertificateError, type ErrorCode, JobError, SetupError } from "./errors";
+export { formatBytes } from "./format-bytes";
 export { describeStatus, type Job, type JobInfo } from "./job";
 export { type Jobber, type JobberOptions, type JobberStats, openJobber } from "./jobber";
-export { DEFAULT_LIMITS, type Limits, type ResolvedLimits } from "./limits";
+export {
+  DEFAULT_LIMITS,
+  type Limits,
+  type MaxLimits,
+  type ResolvedLimits,
+  type TenantQuotas,
+} from "./limits";
 export { ensurePrivateDir } from "./private-dir";
 export type { JobState, JobStatus } from "./status";

@@ -1,4 +1,4 @@
-import { readFile, stat } from "node:fs/promises";
+import { open, readFile, stat } from "node:fs/promises";
 import { errnoCode, JobError } from "./errors";
 import type { ResolvedLimits } from "./limits";
 import { LogFollower } from "./log-follower";
@@ -75,10 +75,22 @@ export class Job {
     }
   }
 
-  /** The whole log so far. */
-  async readLog(): Promise<Uint8Array> {
+  /** The whole log so far, or its first `length` bytes. */
+  async readLog(length?: number): Promise<Uint8Array> {
     this.requireStarted();
-    return this.whileLogExists(() => readFile(this.host.logPath(this.record)));
+    const path = this.host.logPath(this.record);
+    if (length === undefined) return this.whileLogExists(() => readFile(path));
+    return this.whileLogExists(async () => {
+      await using file = await open(path, "r");
+      const buffer = Buffer.allocUnsafe(length);
+      let filled = 0;
+      while (filled < length) {
+        const { bytesRead } = await file.read(buffer, filled, length - filled, filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      return buffer.subarray(0, filled);
+    });
   }
 
   /** How many bytes the job has written so far. */
