@@ -1,6 +1,7 @@
 // The library's runtime: one per state directory. It owns the store, the id
 // allocator, the cgroup driver and the supervisor of running jobs.
 import { closeSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { constants } from "node:os";
 import { join } from "node:path";
 import { Certificate, pemToDer, type TenantHost } from "./certificate";
 import { blockDevicesOf, type CgroupDriver, detectCgroups } from "./cgroup";
@@ -9,7 +10,7 @@ import { checkFreeSpace, type MinFree } from "./disk-space";
 import { CertificateError, errnoCode, JobError } from "./errors";
 import { IdAllocator } from "./ids";
 import { Job, type JobHost } from "./job";
-import { launch, openPidfd } from "./launch/launch";
+import { LaunchError, launch, openPidfd } from "./launch/launch";
 import {
   type LimitPolicy,
   type Limits,
@@ -261,6 +262,14 @@ export class Jobber implements JobHost, TenantHost {
         reason,
         finishedAt: new Date().toISOString(),
       });
+      if (error instanceof LaunchError && error.errno === constants.errno.EAGAIN) {
+        // The pids controller refused init's clone: the tenant's cgroup (or the host) is full.
+        throw new JobError(
+          "RESOURCE_EXHAUSTED",
+          `cannot start job ${id}: your running jobs hold all the processes one tenant may have (tenant-pids = ${this.tenantQuotas.pidsMax}), or the host has none left`,
+          { cause: error },
+        );
+      }
       throw new JobError("INTERNAL", `cannot start job ${id}: ${reason}`, { cause: error });
     } finally {
       for (const fd of fds) closeSync(fd);

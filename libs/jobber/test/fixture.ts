@@ -18,8 +18,8 @@ export interface Fixture {
   home: string;
   stateDir: string;
   cgroupParent: string;
-  /** Opens another Jobber on the same directories (a daemon restart). */
-  reopen(): Jobber;
+  /** Opens another Jobber on the same directories (a daemon restart), with other options if given. */
+  reopen(overrides?: Partial<JobberOptions>): Jobber;
   cleanup(): void;
 }
 
@@ -29,14 +29,15 @@ export function createFixture(options: Partial<JobberOptions> = {}): Fixture {
   const cgroupParent = `jobber-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   mkdirSync(join(home, "pool"), { mode: 0o700 });
   writeFileSync(join(home, "secret.key"), "the daemon's private key\n", { mode: 0o600 });
-  const open = () => openJobber({ home, stateDir, cgroupParent, stopGraceMs: 1000, ...options });
+  const open = (overrides: Partial<JobberOptions> = {}) =>
+    openJobber({ home, stateDir, cgroupParent, stopGraceMs: 1000, ...options, ...overrides });
   const fixture: Fixture = {
     jobber: open(),
     home,
     stateDir,
     cgroupParent,
-    reopen() {
-      fixture.jobber = open();
+    reopen(overrides) {
+      fixture.jobber = open(overrides);
       return fixture.jobber;
     },
     cleanup() {

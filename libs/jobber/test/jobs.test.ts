@@ -177,8 +177,12 @@ describe("lifecycle", () => {
     expect(await again.finished()).toMatchObject({ state: "exited", exitCode: 42 });
   });
 
-  test("a running job is adopted after a restart: follow and stop work", async () => {
-    const job = await run(["sh", "-c", "echo before; sleep 1000"]);
+  test("a running job is adopted after a restart: follow and stop (SIGTERM to its init, found again) work", async () => {
+    const job = await run([
+      "sh",
+      "-c",
+      "trap 'echo terminated; exit 3' TERM; echo before; sleep 1000 & wait",
+    ]);
     await waitForOutput(job.follow(), "before");
     fixture.jobber.close();
     const jobber = fixture.reopen();
@@ -186,8 +190,9 @@ describe("lifecycle", () => {
     const adopted = await tenant.getJob(job.id);
     expect((await adopted.status()).state).toBe("running");
     const output = collect(adopted.follow());
-    expect((await adopted.stop()).status.state).toBe("stopped");
-    expect((await output).toString()).toBe("before\n");
+    // Exit code 3, not SIGKILL: the daemon found the job's init in its tenant's cgroup and signalled it.
+    expect((await adopted.stop(10_000)).status).toMatchObject({ state: "stopped", exitCode: 3 });
+    expect((await output).toString()).toBe("before\nterminated\n");
   });
 
   test("a job whose cgroup vanished while nobody watched (a reboot) is finished, not fatal", async () => {
