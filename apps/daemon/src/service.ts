@@ -139,6 +139,13 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
       }
     };
     stream()
+      // Let go first (follower, quota), then answer: a client that sees the end may open the next stream at once.
+      .finally(() => {
+        call.off("cancelled", release);
+        streams.delete(call);
+        leaveQuota?.();
+        release();
+      })
       .then(
         () => {
           if (call.cancelled) {
@@ -156,13 +163,7 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
           options.log.request(tenant, "FollowJobLog", serviceError.code, started, serviceError.details);
           if (!call.cancelled) call.emit("error", serviceError);
         },
-      )
-      .finally(() => {
-        call.off("cancelled", release);
-        streams.delete(call);
-        leaveQuota?.();
-        release();
-      });
+      );
   };
 
   const implementation = {

@@ -29,8 +29,8 @@ export interface DaemonProcess {
   waitForLog(pattern: RegExp): Promise<string>;
   /** SIGTERM and wait for the exit code. */
   terminate(): Promise<number>;
-  /** Starts a new daemon on the same home and state directory (and port). */
-  restart(): Promise<DaemonProcess>;
+  /** Starts a new daemon on the same home and state directory (and port); with `extraArgs`, those instead of the first daemon's. */
+  restart(extraArgs?: string[]): Promise<DaemonProcess>;
   cleanup(): Promise<void>;
 }
 
@@ -42,6 +42,8 @@ interface Dirs {
   home: string;
   stateDir: string;
   listen: string;
+  /** The fixture's own flags (stop grace, cgroup parent). */
+  baseArgs: string[];
   extraArgs: string[];
 }
 
@@ -51,9 +53,10 @@ export const JOBBERD_FROM_SOURCE = ["bun", MAIN];
 export async function startDaemonProcess(
   extraArgs: string[] = [],
   command: string[] = JOBBERD_FROM_SOURCE,
+  /** A state directory of the test's own (one on a small tmpfs); removed by cleanup like the fixture's. */
+  stateDir: string = mkdtempSync(join(TEST_ROOT, "jobberd-state-")),
 ): Promise<DaemonProcess> {
   const home = join(mkdtempSync(join(TEST_ROOT, "jobberd-home-")), "home");
-  const stateDir = mkdtempSync(join(TEST_ROOT, "jobberd-state-"));
   // Job ids start at 1 in every state directory: daemons side by side need cgroup parents of their own.
   const cgroupParent = `jobber-test-${process.pid}-${++daemonsStarted}`;
   return spawnDaemon({
@@ -62,7 +65,8 @@ export async function startDaemonProcess(
     stateDir,
     cgroupParent,
     listen: "127.0.0.1:0",
-    extraArgs: ["--stop-grace", "1s", "--cgroup-parent", cgroupParent, ...extraArgs],
+    baseArgs: ["--stop-grace", "1s", "--cgroup-parent", cgroupParent],
+    extraArgs,
   });
 }
 
@@ -76,6 +80,7 @@ async function spawnDaemon(dirs: Dirs): Promise<DaemonProcess> {
       dirs.home,
       "--state-dir",
       dirs.stateDir,
+      ...dirs.baseArgs,
       ...dirs.extraArgs,
     ],
     { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
@@ -141,12 +146,12 @@ async function spawnDaemon(dirs: Dirs): Promise<DaemonProcess> {
       child.kill("SIGTERM");
       return child.exited;
     },
-    async restart() {
+    async restart(extraArgs = dirs.extraArgs) {
       if (child.exitCode === null) {
         child.kill("SIGKILL");
         await child.exited;
       }
-      return spawnDaemon({ ...dirs, listen: address });
+      return spawnDaemon({ ...dirs, extraArgs, listen: address });
     },
     async cleanup() {
       for (const client of clients) client.close();

@@ -4,7 +4,7 @@ import { closeSync, readdirSync, readFileSync, realpathSync, writeFileSync } fro
 import { constants } from "node:os";
 import { join } from "node:path";
 import { Certificate, pemToDer, type TenantHost } from "./certificate";
-import { blockDevicesOf, type CgroupDriver, detectCgroups } from "./cgroup";
+import { blockDevicesOf, type CgroupDriver, detectCgroups, TenantPidsFullError } from "./cgroup";
 import { joinCommandLine } from "./command-line";
 import { checkFreeSpace, type MinFree } from "./disk-space";
 import { CertificateError, errnoCode, JobError } from "./errors";
@@ -262,8 +262,9 @@ export class Jobber implements JobHost, TenantHost {
         reason,
         finishedAt: new Date().toISOString(),
       });
-      if (error instanceof LaunchError && error.errno === constants.errno.EAGAIN) {
-        // The pids controller refused init's clone: the tenant's cgroup (or the host) is full.
+      const pidsFull = error instanceof LaunchError && error.errno === constants.errno.EAGAIN;
+      if (pidsFull || error instanceof TenantPidsFullError) {
+        // The pids controller refused init's clone (or would have): the tenant's cgroup (or the host) is full.
         throw new JobError(
           "RESOURCE_EXHAUSTED",
           `cannot start job ${id}: your running jobs hold all the processes one tenant may have (tenant-pids = ${this.tenantQuotas.pidsMax}), or the host has none left`,

@@ -39,3 +39,8 @@ export interface CgroupDriver {
   /** Removes tenant cgroups that no job holds (left behind by a daemon that died). */
   sweep(): void;
 }
+
+/** A tenant's cgroup has no room for a new job's processes (its pids ceiling is reached). */
+export class TenantPidsFullError extends Error {
+  override readonly name = "TenantPidsFullError";
+}

@@ -7,7 +7,7 @@ import { V1HybridDriver } from "./v1";
 import { V2Driver } from "./v2";
 
 export { blockDevicesOf } from "./block-devices";
-export type { CgroupDriver, JobCgroup, TenantLimits } from "./cgroup";
+export { type CgroupDriver, type JobCgroup, type TenantLimits, TenantPidsFullError } from "./cgroup";
 
 /**
  * Picks the driver for this host by looking, never by configuration: a

@@ -3,7 +3,7 @@
 import { constants, existsSync, mkdirSync, openSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ResolvedLimits } from "../limits";
-import type { CgroupDriver, JobCgroup, TenantLimits } from "./cgroup";
+import { type CgroupDriver, type JobCgroup, type TenantLimits, TenantPidsFullError } from "./cgroup";
 import {
   type DeviceNumber,
   parseKeyedCounters,
@@ -120,6 +120,12 @@ export class V1HybridDriver implements CgroupDriver {
 
   create(tenant: string, name: string, limits: ResolvedLimits): JobCgroup {
     this.tenants.acquire(tenant);
+    try {
+      this.checkTenantPids(tenant);
+    } catch (error) {
+      this.tenants.release(tenant);
+      throw error;
+    }
     const path = `${tenant}/${name}`;
     const dirs = this.dirs(path);
     const cgroup = new V1HybridJobCgroup(path, join(this.v2Parent, path), dirs, () =>
@@ -166,6 +172,24 @@ export class V1HybridDriver implements CgroupDriver {
       for (const tenant of listChildren(parent)) tenants.add(tenant);
     }
     this.tenants.sweep([...tenants]);
+  }
+
+  /**
+   * On v1 a job's init joins its pids cgroup by moving into it, and the
+   * kernel lets a process move into a full cgroup (only forks are refused):
+   * init would get in over the tenant's ceiling and then fail to fork the
+   * command. So a tenant without room for init and the command is refused
+   * here. (On v2 init is born in the cgroup and clone3 itself is refused.)
+   */
+  private checkTenantPids(tenant: string): void {
+    const pids = this.controllerParents.get("pids");
+    if (!pids) return;
+    const max = readIfExists(join(pids, tenant, "pids.max"))?.trim();
+    const current = Number(readIfExists(join(pids, tenant, "pids.current")) ?? 0);
+    if (max === undefined || max === "max") return;
+    if (current + 2 > Number(max)) {
+      throw new TenantPidsFullError(`the tenant's jobs hold ${current} of their ${max} processes`);
+    }
   }
 
   private writeLimits(dirs: Map<V1Controller, string>, files: [V1Controller, string, string][]): void {
