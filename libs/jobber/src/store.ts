@@ -14,6 +14,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   writeFileSync,
   writeSync,
 } from "node:fs";
@@ -79,6 +80,11 @@ export class JobStore {
       mode: 0o600,
       flag: "wx",
     });
+  }
+
+  /** Deletes the job's directory and everything in it. */
+  remove(tenant: string, id: number): void {
+    rmSync(this.jobDir(tenant, id), { recursive: true, force: true });
   }
 
   /** Opens the log for the job to append to (its stdout and stderr) and the job directory for init. */
