@@ -33,6 +33,11 @@ export function judge(figures: Figures): Target[] {
       met: ratio("start_p50_ms", "spawn_p50_ms") <= 3,
     },
     {
+      figure: "  StartJob and follow to the end of /bin/true, p50",
+      key: "run_p50_ms",
+      unit: "ms",
+    },
+    {
       figure: "  jobberd's own time in StartJob, p50",
       key: "start_server_p50_ms",
       unit: "ms",

@@ -101,6 +101,7 @@ async function main(): Promise<void> {
   const figures: Figures = {
     start_p50_ms: start.start.p50,
     start_p99_ms: start.start.p99,
+    run_p50_ms: start.run.p50,
     spawn_p50_ms: start.spawn.p50,
     spawn_p99_ms: start.spawn.p99,
     start_server_p50_ms: start.startServer.p50,

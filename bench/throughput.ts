@@ -43,7 +43,7 @@ function writerJob(bytes: number) {
     args: ["/usr/bin/dd", "if=/dev/zero", `bs=${MIB}`, `count=${bytes / MIB}`, "status=none"],
     // The log's page cache is charged to the job's memory cgroup; under the
     // default 1 GiB limit a 1 GiB log would be written back and re-read.
-    limits: { memoryBytes: BigInt(bytes + 512 * MIB) },
+    limits: { memoryBytes: BigInt(bytes + 512 * MIB), logBytes: BigInt(bytes) },
   };
 }
 

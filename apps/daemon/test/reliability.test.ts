@@ -157,7 +157,10 @@ describe("job faults", () => {
 
   test("a job writing 1 GiB fast: the daemon keeps answering, and every byte is there", async () => {
     const size = 1024 * 1024 * 1024;
-    const { job } = await client.startJob({ args: ["head", "-c", String(size), "/dev/zero"] });
+    const { job } = await client.startJob({
+      args: ["head", "-c", String(size), "/dev/zero"],
+      limits: { logBytes: BigInt(size) },
+    });
     const latencies: number[] = [];
     let finished = false;
     const ended = collect(client.followJobLog({ jobId: job?.id, offset: BigInt(size) })).then(() => {

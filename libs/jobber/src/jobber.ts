@@ -7,10 +7,11 @@ import { Certificate, pemToDer, type TenantHost } from "./certificate";
 import { blockDevicesOf, type CgroupDriver, detectCgroups, TenantPidsFullError } from "./cgroup";
 import { joinCommandLine } from "./command-line";
 import { checkFreeSpace, type MinFree } from "./disk-space";
-import { CertificateError, errnoCode, JobError } from "./errors";
+import { CertificateError, errnoCode, JobError, SetupError } from "./errors";
+import { IDS_PER_TENANT, TenantIdRanges } from "./id-ranges";
 import { IdAllocator } from "./ids";
 import { Job, type JobHost } from "./job";
-import { LaunchError, launch, openPidfd } from "./launch/launch";
+import { errnoName, LaunchError, type LaunchOutcome, launch, openPidfd } from "./launch/launch";
 import {
   type LimitPolicy,
   type Limits,
@@ -22,8 +23,9 @@ import {
   tenantQuotas,
 } from "./limits";
 import { ensurePrivateDir } from "./private-dir";
-import { checkArgv, JOB_PATH, resolveProgram } from "./resolve";
+import { checkArgv, JOB_PATH } from "./resolve";
 import { removeExpiredJobs, retentionPeriodMs } from "./retention";
+import { DEFAULT_RUN_AS, JOB_RLIMITS, MASKED_DIRS, MASKED_FILES } from "./sandbox";
 import type { JobStatus } from "./status";
 import { type JobRecord, JobStore } from "./store";
 import { Supervisor } from "./supervisor";
@@ -38,7 +40,7 @@ export interface JobberOptions {
   cgroupRoot?: string;
   /** The cgroup under which each job gets its own; "jobber". */
   cgroupParent?: string;
-  /** The user jobs run as; "nobody" where it exists, else root. */
+  /** The user jobs run as, inside their user namespace; nobody (65534) by default. 0 is root there, nothing more. */
   runAs?: { uid: number; gid: number };
   /** Limits of a job that leaves them 0; DEFAULT_LIMITS for what is not given. */
   defaultLimits?: Partial<ResolvedLimits>;
@@ -64,19 +66,6 @@ export interface JobberStats {
   cgroups: string[];
 }
 
-/** The unprivileged user jobs run as by default: nobody, where the host has one. */
-function defaultRunAs(): { uid: number; gid: number } {
-  try {
-    for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
-      const [name, , uid, gid] = line.split(":");
-      if (name === "nobody") return { uid: Number(uid), gid: Number(gid) };
-    }
-  } catch {
-    // No passwd file: only root exists.
-  }
-  return { uid: 0, gid: 0 };
-}
-
 export class Jobber implements JobHost, TenantHost {
   readonly stopGraceMs: number;
   private readonly store: JobStore;
@@ -91,6 +80,7 @@ export class Jobber implements JobHost, TenantHost {
   private readonly cgroupParent: string;
   private readonly ioLimitsAvailable: boolean;
   private retentionTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly idRanges: TenantIdRanges;
 
   constructor(private readonly options: JobberOptions) {
     ensurePrivateDir(options.home, "home directory");
@@ -114,9 +104,16 @@ export class Jobber implements JobHost, TenantHost {
       options.warn ?? (() => {}),
     );
     this.supervisor = new Supervisor(this.store, options.warn ?? (() => {}));
-    this.runAs = options.runAs ?? defaultRunAs();
+    this.runAs = options.runAs ?? DEFAULT_RUN_AS;
+    if (!(this.runAs.uid < IDS_PER_TENANT && this.runAs.gid < IDS_PER_TENANT)) {
+      throw new SetupError(
+        "INVALID_ARGUMENT",
+        `jobs cannot run as ${this.runAs.uid}:${this.runAs.gid}: their user namespaces have ids 0 to ${IDS_PER_TENANT - 1}`,
+      );
+    }
+    this.idRanges = new TenantIdRanges(options.stateDir);
     this.stopGraceMs = options.stopGraceMs ?? 5000;
-    this.maskedPaths = [realpathSync(options.home), realpathSync(options.stateDir)];
+    this.maskedPaths = [...MASKED_DIRS, realpathSync(options.home), realpathSync(options.stateDir)];
     this.store.finishRemovals();
     this.adoptRunningJobs();
     this.startRetention(options.retentionMs ?? 0);
@@ -191,7 +188,6 @@ export class Jobber implements JobHost, TenantHost {
 
   newJob(tenant: string, argv: string[], limits: Limits): Job {
     checkArgv(argv);
-    const program = resolveProgram(argv[0] as string, this.runAs);
     const resolved = resolveLimits(limits, this.limitPolicy);
     if (!this.ioLimitsAvailable && (resolved.ioReadBps > 0 || resolved.ioWriteBps > 0)) {
       // Accepting them would promise a limit nothing enforces.
@@ -205,7 +201,8 @@ export class Jobber implements JobHost, TenantHost {
       tenant,
       argv: [...argv],
       command: joinCommandLine(argv),
-      program,
+      // Resolved by the launcher, in the job's own view and as its user.
+      program: argv[0] as string,
       createdAt: new Date().toISOString(),
       limits: resolved,
     };
@@ -220,25 +217,33 @@ export class Jobber implements JobHost, TenantHost {
     this.store.create(record);
     let cgroup: ReturnType<CgroupDriver["create"]> | undefined;
     const fds: number[] = [];
+    let launched: ReturnType<typeof launch>;
     try {
+      const ids = this.idRanges.of(tenant);
       // The log first: a job that fails to launch still has one (empty) to read.
       const { logFd, jobDirFd } = this.store.openForLaunch(tenant, id);
       fds.push(logFd, jobDirFd);
       cgroup = this.cgroups.create(tenant, String(id), record.limits);
       const { cgroupFd, v1ProcsFds } = cgroup.openForLaunch();
       fds.push(cgroupFd, ...v1ProcsFds);
-      const launched = launch({
+      launched = launch({
         cgroupFd,
         cgroupV1ProcsFds: v1ProcsFds,
         logFd,
         jobDirFd,
-        argv: [record.program, ...record.argv.slice(1)],
+        argv: record.argv,
         env: [`PATH=${JOB_PATH}`, "HOME=/", `JOBBER_JOB_ID=${id}`],
-        maskedPaths: this.maskedPaths,
+        searchPath: JOB_PATH,
+        maskedDirs: this.maskedPaths,
+        maskedFiles: MASKED_FILES,
         cwd: "/",
         hostname: `job-${id}`,
         uid: this.runAs.uid,
         gid: this.runAs.gid,
+        hostIdBase: ids.hostBase,
+        idCount: ids.count,
+        logLimitBytes: record.limits.logBytes,
+        rlimits: JOB_RLIMITS,
       });
       // From here the job runs: the supervisor must own it, or it must die.
       try {
@@ -246,6 +251,7 @@ export class Jobber implements JobHost, TenantHost {
       } catch (error) {
         cgroup.kill();
         closeSync(launched.pidfd);
+        void launched.ready;
         throw error;
       }
       try {
@@ -256,25 +262,52 @@ export class Jobber implements JobHost, TenantHost {
       }
     } catch (error) {
       await cgroup?.remove().catch(() => {});
+      // The pids controller refused init's clone (or would have): the tenant's
+      // cgroup (or the host) is full. A refused start leaves no job behind.
+      if (
+        (error instanceof LaunchError && error.errno === constants.errno.EAGAIN) ||
+        error instanceof TenantPidsFullError
+      ) {
+        this.store.remove(tenant, id);
+        throw this.noProcessesLeft(id, error);
+      }
       const reason = `launch failed: ${error instanceof Error ? error.message : error}`;
       this.store.writeFinalStatus(tenant, id, {
         state: "failed",
         reason,
         finishedAt: new Date().toISOString(),
       });
-      const pidsFull = error instanceof LaunchError && error.errno === constants.errno.EAGAIN;
-      if (pidsFull || error instanceof TenantPidsFullError) {
-        // The pids controller refused init's clone (or would have): the tenant's cgroup (or the host) is full.
-        throw new JobError(
-          "RESOURCE_EXHAUSTED",
-          `cannot start job ${id}: your running jobs hold all the processes one tenant may have (tenant-pids = ${this.tenantQuotas.pidsMax}), or the host has none left`,
-          { cause: error },
-        );
-      }
       throw new JobError("INTERNAL", `cannot start job ${id}: ${reason}`, { cause: error });
     } finally {
       for (const fd of fds) closeSync(fd);
     }
+    await this.settleLaunch(record, await launched.ready);
+  }
+
+  /**
+   * Init has said whether the command runs. A program or working directory
+   * the job cannot reach is the caller's mistake: the start call fails and
+   * the job is not kept. Any other failure is the job's: it ends as failed.
+   */
+  private async settleLaunch(record: JobRecord, outcome: LaunchOutcome | undefined): Promise<void> {
+    if (outcome?.ok) return;
+    const live = this.supervisor.get(record.id);
+    // The job is over (init exits right after it reports): let its bookkeeping finish.
+    await live?.ended;
+    // Init could not fork the command: the tenant's processes filled up meanwhile.
+    const pidsFull = outcome?.step === "fork" && outcome.errno === constants.errno.EAGAIN;
+    const refusal = pidsFull ? this.noProcessesLeft(record.id) : outcome && launchRefusal(record, outcome);
+    if (!refusal) return;
+    this.store.remove(record.tenant, record.id);
+    throw refusal;
+  }
+
+  private noProcessesLeft(id: number, cause?: unknown): JobError {
+    return new JobError(
+      "RESOURCE_EXHAUSTED",
+      `cannot start job ${id}: your running jobs hold all the processes one tenant may have (tenant-pids = ${this.tenantQuotas.pidsMax}), or the host has none left`,
+      { cause },
+    );
   }
 
   live(id: number) {
@@ -381,4 +414,26 @@ export class Jobber implements JobHost, TenantHost {
 /** Opens the job runtime on a state directory, adopting the jobs already running there. */
 export function openJobber(options: JobberOptions): Jobber {
   return new Jobber(options);
+}
+
+/** The start call's error for a command the job could not even look up or enter. */
+function launchRefusal(record: JobRecord, outcome: LaunchOutcome & { ok: false }): JobError | undefined {
+  const program = record.argv[0] as string;
+  if (outcome.step === "resolve") {
+    return outcome.errno === constants.errno.EACCES
+      ? new JobError("INVALID_ARGUMENT", `not an executable file for the job's user: ${program}`)
+      : new JobError(
+          "INVALID_ARGUMENT",
+          program.includes("/")
+            ? `command not found: ${program}`
+            : `command not found: ${program} (searched ${JOB_PATH})`,
+        );
+  }
+  if (outcome.step === "chdir") {
+    return new JobError(
+      "INVALID_ARGUMENT",
+      `cannot enter the working directory: ${errnoName(outcome.errno)}`,
+    );
+  }
+  return undefined;
 }

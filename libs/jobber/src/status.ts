@@ -22,13 +22,17 @@ export type ExitRecord =
   | { kind: "signaled"; signal: number }
   | { kind: "failed"; errno: number; stage: string };
 
+/** "exited <code>", "signaled <signal>" or "failed <step> <errno>". */
 export function parseExitRecord(text: string | undefined): ExitRecord | undefined {
-  const [kind, number, stage] = (text ?? "").trim().split(" ");
-  const value = Number(number);
+  const [kind, first, second] = (text ?? "").trim().split(" ");
+  if (kind === "failed") {
+    const errno = Number(second);
+    return first && Number.isInteger(errno) ? { kind, errno, stage: first } : undefined;
+  }
+  const value = Number(first);
   if (!Number.isInteger(value)) return undefined;
   if (kind === "exited") return { kind, code: value };
   if (kind === "signaled") return { kind, signal: value };
-  if (kind === "failed") return { kind, errno: value, stage: stage ?? "unknown" };
   return undefined;
 }
 

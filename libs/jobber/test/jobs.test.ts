@@ -235,14 +235,16 @@ describe("errors", () => {
     expect(() => tenant.newJob(["echo", "x".repeat(200_000)])).toThrow(/bytes/);
   });
 
-  test("a command that does not exist is an error of the start, not a job", () => {
-    expect(() => tenant.newJob(["no-such-command-xyz"])).toThrow(
-      expect.objectContaining({
-        code: "INVALID_ARGUMENT",
-        message: expect.stringContaining("command not found"),
-      }),
-    );
-    expect(() => tenant.newJob(["/etc/passwd"])).toThrow(/not an executable file/);
+  test("a command that does not exist is an error of the start, not a job", async () => {
+    const before = (await tenant.getJobs()).length;
+    const missing = tenant.newJob(["no-such-command-xyz"]);
+    await expect(missing.start()).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+      message: expect.stringContaining("command not found: no-such-command-xyz"),
+    });
+    await expect(tenant.newJob(["/etc/passwd"]).start()).rejects.toThrow(/not an executable file/);
+    // Refused starts leave no job behind.
+    expect((await tenant.getJobs()).length).toBe(before);
   });
 
   test("bad limits are INVALID_ARGUMENT", () => {
@@ -259,12 +261,10 @@ describe("errors", () => {
       chmodSync(dir, 0o755);
       // Executable by root only: the job runs as nobody.
       writeFileSync(join(dir, "root-only"), "#!/bin/sh\necho hi\n", { mode: 0o700 });
-      expect(() => tenant.newJob([join(dir, "root-only")])).toThrow(
-        expect.objectContaining({
-          code: "INVALID_ARGUMENT",
-          message: expect.stringContaining("not an executable file for the job's user (uid 65534)"),
-        }),
-      );
+      await expect(tenant.newJob([join(dir, "root-only")]).start()).rejects.toMatchObject({
+        code: "INVALID_ARGUMENT",
+        message: expect.stringContaining("not an executable file for the job's user"),
+      });
       // Executable by everyone, but no format the kernel knows: execve itself fails.
       writeFileSync(join(dir, "garbage"), "\x7fnot an ELF\n", { mode: 0o755 });
       const failed = await run([join(dir, "garbage")]);

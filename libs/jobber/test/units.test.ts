@@ -222,7 +222,12 @@ describe("status", () => {
   test("init's exit record parses", () => {
     expect(parseExitRecord("exited 3\n")).toEqual({ kind: "exited", code: 3 });
     expect(parseExitRecord("signaled 9\n")).toEqual({ kind: "signaled", signal: 9 });
-    expect(parseExitRecord("failed 13 exec\n")).toEqual({ kind: "failed", errno: 13, stage: "exec" });
+    expect(parseExitRecord("failed exec 13\n")).toEqual({ kind: "failed", errno: 13, stage: "exec" });
+    expect(parseExitRecord("failed mount-proc 1\n")).toEqual({
+      kind: "failed",
+      errno: 1,
+      stage: "mount-proc",
+    });
     expect(parseExitRecord(undefined)).toBeUndefined();
   });
 
