@@ -35,6 +35,7 @@ export function jobMessage(info: JobInfo): Job {
     signal: jobStatus.signal ?? "",
     finishedAt: jobStatus.finishedAt ?? "",
     failureReason: jobStatus.reason ?? "",
+    logTruncated: info.logTruncated,
     limits: create(LimitsSchema, {
       cpus: limits.cpus,
       memoryBytes: BigInt(limits.memoryBytes),

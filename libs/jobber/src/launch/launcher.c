@@ -159,6 +159,7 @@ __asm__(
 #define EINVAL 22
 #define ENAMETOOLONG 36
 #define ENOSYS 38
+#define EOPNOTSUPP 95
 #define ELOOP 40
 #define EPERM 1
 
@@ -546,6 +547,7 @@ struct sock_fprog {
 #define SECCOMP_NR 0
 #define SECCOMP_ARCH 4
 #define SECCOMP_ARG0_LOW 16
+#define SECCOMP_ARG1_LOW 24
 
 static const u32 denied_calls[] = {
   321 /* bpf */,
@@ -571,6 +573,7 @@ static const u32 denied_calls[] = {
 #define NR_clone 56
 #define NR_unshare 272
 #define NR_clone3 435
+#define NR_fallocate 285
 #define MAX_FILTER 160
 
 static int install_seccomp(void) {
@@ -590,6 +593,16 @@ static int install_seccomp(void) {
     JUMP(BPF_JMP | BPF_JEQ | BPF_K, denied_calls[i], 0, 1);
     STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
   }
+  /* The log's cap is RLIMIT_FSIZE, which fallocate checks only when it
+   * extends a file's length: with FALLOC_FL_KEEP_SIZE it reserves blocks past
+   * the cap, and FALLOC_FL_INSERT_RANGE grows a file without the check. Only
+   * plain allocation (mode 0) passes; EOPNOTSUPP is what a filesystem answers
+   * for a mode it lacks, so programs fall back to writing. */
+  JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_fallocate, 0, 4);
+  STMT(BPF_LD | BPF_W | BPF_ABS, SECCOMP_ARG1_LOW);
+  JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0);
+  STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EOPNOTSUPP);
+  STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
   /* clone3 passes its flags in memory, out of a filter's reach: ENOSYS makes
    * libc fall back to clone, whose flags can be checked. */
   JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_clone3, 0, 1);
