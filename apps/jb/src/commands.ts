@@ -5,10 +5,10 @@ import { homedir } from "node:os";
 import { resolve } from "node:path";
 import { ClientIdentityError, connectJobService, type JobClient } from "@jobber/proto";
 import { DEFAULT_ADDR, parseCount, parseCpus, parseJobId, parseRate, parseSize } from "./args";
-import { describeError, exitStatusOf, type Target } from "./errors";
+import { describeError, exitStatusOf, isJobFailure, type Target } from "./errors";
 import { Failure, UsageError } from "./failure";
 import { DETACHED_EXIT, detachHint, followToStdout, STDOUT_CLOSED_EXIT } from "./follow";
-import { endingNote, exitCodeOf, jobJson, jobTable, toJson } from "./format";
+import { endingNote, exitCodeOf, jobJson, jobTable, toJson, truncationNote } from "./format";
 import { logger, writeStdout } from "./output";
 
 /**
@@ -70,6 +70,7 @@ export interface LimitArgs {
   "io-read"?: string;
   "io-write"?: string;
   pids?: string;
+  log?: string;
 }
 
 /** The request's Limits; a field left out means the daemon's default. */
@@ -79,6 +80,7 @@ interface LimitsInit {
   ioReadBps?: bigint;
   ioWriteBps?: bigint;
   pidsMax?: bigint;
+  logBytes?: bigint;
 }
 
 function limitsOf(args: LimitArgs): LimitsInit | undefined {
@@ -88,6 +90,7 @@ function limitsOf(args: LimitArgs): LimitsInit | undefined {
   if (args["io-read"] !== undefined) limits.ioReadBps = parseRate("--io-read", args["io-read"]);
   if (args["io-write"] !== undefined) limits.ioWriteBps = parseRate("--io-write", args["io-write"]);
   if (args.pids !== undefined) limits.pidsMax = parseCount("--pids", args.pids);
+  if (args.log !== undefined) limits.logBytes = parseSize("--log", args.log);
   return Object.keys(limits).length > 0 ? limits : undefined;
 }
 
@@ -122,8 +125,7 @@ export async function start(args: StartArgs): Promise<number> {
     if (end === "stdout-closed") return STDOUT_CLOSED_EXIT;
     // The stream ends once the job has ended; its status says how.
     const final = present((await client.getJob({ jobId: job.id }, within(QUICK_CALL_MS))).job, "GetJob");
-    const note = endingNote(final);
-    if (note) logger.info(note);
+    for (const note of [endingNote(final), truncationNote(final)]) if (note) logger.info(note);
     return exitCodeOf(final);
   });
 }
@@ -166,6 +168,34 @@ export async function log(args: JobArgs & { follow?: boolean }): Promise<number>
       return DETACHED_EXIT;
     }
     return end === "stdout-closed" ? STDOUT_CLOSED_EXIT : 0;
+  });
+}
+
+/**
+ * Removes finished jobs, each id in turn: one that cannot be removed
+ * (unknown, running) is reported and the rest still go (exit 1 if any
+ * failed), like `docker rm`.
+ */
+export async function remove(args: ConnectionArgs & { ids: string[] }): Promise<number> {
+  if (args.ids.length === 0) {
+    throw new UsageError("jb rm needs job ids, e.g. jb rm 12 13; jb list shows your jobs");
+  }
+  const ids = args.ids.map((id) => parseJobId(id, "jb rm"));
+  const target = targetOf(args);
+  return withClient(args, async (client) => {
+    let failed = false;
+    for (const jobId of ids) {
+      try {
+        await client.removeJob({ jobId }, within(QUICK_CALL_MS));
+        await writeStdout(`${jobId}\n`);
+      } catch (error) {
+        // A connection that fails fails them all: said once, by withClient.
+        if (!isJobFailure(error)) throw error;
+        failed = true;
+        logger.error(describeError(error, target));
+      }
+    }
+    return failed ? 1 : 0;
   });
 }
 

@@ -19,6 +19,7 @@ const DEADLINE_EXCEEDED = 4;
 const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
 const PERMISSION_DENIED = 7;
+const RESOURCE_EXHAUSTED = 8;
 const FAILED_PRECONDITION = 9;
 const UNIMPLEMENTED = 12;
 const INTERNAL = 13;
@@ -85,6 +86,9 @@ export function describeError(error: unknown, target: Target): string {
     case INVALID_ARGUMENT:
     case ALREADY_EXISTS:
       return details;
+    case RESOURCE_EXHAUSTED:
+      // The message names the quota and its value.
+      return `jobberd refused: ${details}`;
     case INTERNAL:
     case UNKNOWN:
       return `jobberd failed: ${details}`;
@@ -95,6 +99,11 @@ export function describeError(error: unknown, target: Target): string {
     default:
       return `jobberd answered with status ${code}: ${details}`;
   }
+}
+
+/** A failure about one job (it is unknown, or in the wrong state), not about the connection. */
+export function isJobFailure(error: unknown): boolean {
+  return isServiceError(error) && (error.code === NOT_FOUND || error.code === FAILED_PRECONDITION);
 }
 
 /** The exit status for a failure: 2 for a mistake in how jb was called, else 1. */

@@ -60,13 +60,18 @@ function shorten(command: string): string {
   return chars.length <= MAX_COMMAND_WIDTH ? command : `${chars.slice(0, MAX_COMMAND_WIDTH - 1).join("")}…`;
 }
 
+/** The status cell: the status, and that output was dropped at the log's cap. */
+function statusCell(job: Job): string {
+  return job.logTruncated ? `${statusText(job)}, log truncated` : statusText(job);
+}
+
 /** "Job started:" and the seed's table of jobs. */
 export function jobTable(heading: string, jobs: readonly Job[]): string {
   const rows = jobs.map((job) => [
     String(job.id),
     shorten(job.command),
     localTime(job.createdAt),
-    statusText(job),
+    statusCell(job),
   ]);
   return `${heading}\n${renderTable(["ID", "Command", "Created", "Status"], rows)}`;
 }
@@ -85,12 +90,15 @@ export interface JobJson {
   created_at: string;
   finished_at: string | null;
   failure_reason: string | null;
+  /** Output was dropped because the log reached limits.log_bytes. */
+  log_truncated: boolean;
   limits: {
     cpus: number;
     memory_bytes: number;
     io_read_bps: number;
     io_write_bps: number;
     pids_max: number;
+    log_bytes: number;
   } | null;
 }
 
@@ -107,6 +115,7 @@ export function jobJson(job: Job): JobJson {
     created_at: job.createdAt,
     finished_at: job.finishedAt === "" ? null : job.finishedAt,
     failure_reason: job.failureReason === "" ? null : job.failureReason,
+    log_truncated: job.logTruncated,
     limits: job.limits
       ? {
           cpus: job.limits.cpus,
@@ -114,6 +123,7 @@ export function jobJson(job: Job): JobJson {
           io_read_bps: Number(job.limits.ioReadBps),
           io_write_bps: Number(job.limits.ioWriteBps),
           pids_max: Number(job.limits.pidsMax),
+          log_bytes: Number(job.limits.logBytes),
         }
       : null,
   };
@@ -143,6 +153,24 @@ export function exitCodeOf(job: Job): number {
     default:
       return 1;
   }
+}
+
+/** A line for stderr when a job's output was cut at its log's cap; undefined when it was not. */
+export function truncationNote(job: Job): string | undefined {
+  if (!job.logTruncated) return undefined;
+  const cap = job.limits?.logBytes ? ` (${describeSize(Number(job.limits.logBytes))})` : "";
+  return `job ${job.id}'s log reached its cap${cap}: output past it was dropped (jb start --log raises it)`;
+}
+
+function describeSize(bytes: number): string {
+  for (const [unit, size] of [
+    ["GiB", 1024 ** 3],
+    ["MiB", 1024 ** 2],
+    ["KiB", 1024],
+  ] as const) {
+    if (bytes >= size) return `${Number((bytes / size).toFixed(1))} ${unit}`;
+  }
+  return `${bytes} bytes`;
 }
 
 /** A line for stderr when a followed job did not simply exit; undefined when it did. */

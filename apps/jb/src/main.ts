@@ -51,6 +51,11 @@ const start = defineCommand({
     },
     "io-write": { type: "string", valueHint: "rate", description: "disk write limit per second, e.g. 10M/s" },
     pids: { type: "string", valueHint: "n", description: "most processes and threads, e.g. 100" },
+    log: {
+      type: "string",
+      valueHint: "size",
+      description: "most bytes its log may hold, e.g. 64M; output past it is dropped",
+    },
     command: {
       type: "positional",
       required: false,
@@ -99,11 +104,23 @@ const stop = defineCommand({
   run: async ({ args }) => (await commandsModule()).stop(args),
 });
 
+const rm = defineCommand({
+  meta: {
+    name: "rm",
+    description: "Remove finished jobs: their record and their log. Ids are never reused.",
+  },
+  args: {
+    ids: { type: "positional", required: false, description: "the jobs' ids, as jb list shows them" },
+    ...connectionArgs,
+  },
+  run: async ({ args }) => (await commandsModule()).remove({ ...args, ids: args._ }),
+});
+
 // Only the root has subCommands: citty 0.2.2 runs both `run` and the
 // subcommand of a command that has both. jb dispatches itself (see main), so
 // that `--help` after `--` belongs to the job, and `-json` is understood.
 // biome-ignore lint/suspicious/noExplicitAny: each command has its own args type; dispatch needs only the shape.
-const commands: Record<string, CommandDef<any>> = { start, list, status, log, stop };
+const commands: Record<string, CommandDef<any>> = { start, list, status, log, stop, rm };
 
 const root = defineCommand({
   meta: { name: "jb", description: "Run and watch jobs on a jobberd server (gRPC over mTLS)." },
@@ -118,6 +135,7 @@ const EXAMPLES: Record<string, string> = {
   jb list
   jb log -f 12
   jb stop 12
+  jb rm 12 13
   JOBBER_ADDR=build-box:50051 jb --home ~/.jobber-ci list -json
 
 Each command has its own help: jb start --help. Long options work with one dash
@@ -128,6 +146,7 @@ or two (-json, --json). Failures print one line on stderr and exit non-zero.`,
   jb start -q -- make test              print only the id (for scripts)
   jb start -f -- sh -c 'exit 3'         stream its output; jb exits 3 too
   jb start --memory 256M --cpus 0.5 --pids 100 --io-write 10M/s -- ./build.sh
+  jb start --log 64M -- ./chatty.sh     keep at most 64 MiB of its output
 
 Options go before the command; everything from the command on is the job's
 argv (use -- when the command itself starts with a dash). Need a shell? Ask
@@ -136,7 +155,11 @@ for one: jb start -- sh -c 'a | b'.
 Sizes use binary units: 512K = 512 KiB, 256M = 256 MiB, 1G = 1 GiB (KiB/MiB/GiB
 and KB/MB/GB spellings also mean 1024-based); plain numbers are bytes. I/O
 rates are bytes per second, the /s optional (10M = 10M/s). Unset limits get
-the daemon's defaults.
+the daemon's defaults; limits over the daemon's maximums are refused.
+
+At its --log size the job's log is full: the write that reaches the cap is cut
+short, later ones fail with EFBIG ("File too large"), and jb status says "log
+truncated".
 
 With -f, stdout carries the job's raw bytes and jb exits with the job's code
 (128 + signal number when a signal ended it, e.g. 137 for SIGKILL or an OOM
@@ -150,8 +173,10 @@ kill; 1 when it could not be executed). Ctrl+C detaches: the job keeps running.`
   jb status 12
   jb status -json 12 | jq .exit_code
 
-Statuses: Running, Exited (code), Stopped, Killed (signal), OOM killed, Failed.
-In JSON: running, exited, stopped, killed, oom_killed, failed.`,
+Statuses: Running, Exited (code), Stopped, Killed (signal), OOM killed, Failed,
+Timed out; ", log truncated" when output was dropped at the log's cap.
+In JSON: running, exited, stopped, killed, oom_killed, failed, timed_out, and
+log_truncated.`,
   log: `EXAMPLES
 
   jb log 12             the output so far
@@ -161,6 +186,13 @@ In JSON: running, exited, stopped, killed, oom_killed, failed.`,
 
   jb stop 12
   jb stop -json 12`,
+  rm: `EXAMPLES
+
+  jb rm 12              remove a finished job and its log
+  jb rm 12 13 14        each in turn; prints the ids it removed
+
+A running job cannot be removed: stop it first (jb stop 12). jobberd also
+removes finished jobs by itself after its retention (a week by default).`,
 };
 
 /** citty's usage with jb's own touches: the job's argv and ids spelled out, examples, no colour in a pipe. */
@@ -170,6 +202,7 @@ async function usage(name: string): Promise<string> {
   const text = `${process.stdout.isTTY ? rendered : Bun.stripANSI(rendered)}\n\n${EXAMPLES[name] ?? ""}\n`;
   return text
     .replace("[COMMAND]", "[--] <COMMAND> [ARGS...]")
+    .replace("[IDS]", "<ID>...")
     .replace("[ID]", "<ID>")
     .replace(/[ \t]+$/gm, "");
 }
@@ -198,7 +231,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     const command = commands[name];
     if (!command) {
-      throw new UsageError(`unknown command "${name}": use start, list, status, log or stop (see jb --help)`);
+      throw new UsageError(
+        `unknown command "${name}": use start, list, status, log, stop or rm (see jb --help)`,
+      );
     }
     const args = (command.args ?? {}) as ArgsDef;
     const parsed = normalizeArgv([...top.options, ...rest], specsOf(args), {
@@ -209,7 +244,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       await writeStdout(await usage(name));
       return 0;
     }
-    const extra = name === "start" ? [] : parsed.positionals.slice(Object.hasOwn(args, "id") ? 1 : 0);
+    // start takes the job's argv, rm any number of ids; the others one id at most.
+    const extra =
+      name === "start" || name === "rm" ? [] : parsed.positionals.slice(Object.hasOwn(args, "id") ? 1 : 0);
     if (extra.length > 0) {
       throw new UsageError(`unexpected argument "${extra[0]}" for jb ${name}; see jb ${name} --help`);
     }

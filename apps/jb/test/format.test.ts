@@ -2,7 +2,15 @@
 import { describe, expect, test } from "bun:test";
 import { create } from "@bufbuild/protobuf";
 import { type Job, JobSchema, JobStatus, LimitsSchema } from "@jobber/proto";
-import { endingNote, exitCodeOf, jobJson, jobTable, localTime, statusText } from "../src/format";
+import {
+  endingNote,
+  exitCodeOf,
+  jobJson,
+  jobTable,
+  localTime,
+  statusText,
+  truncationNote,
+} from "../src/format";
 import { renderTable } from "../src/table";
 
 function job(fields: Partial<Omit<Job, "$typeName" | "limits">> = {}): Job {
@@ -12,7 +20,12 @@ function job(fields: Partial<Omit<Job, "$typeName" | "limits">> = {}): Job {
     args: ["ls", "-lah", "/"],
     createdAt: "2026-11-28T22:59:03Z",
     status: JobStatus.RUNNING,
-    limits: create(LimitsSchema, { cpus: 0.5, memoryBytes: 256n << 20n, pidsMax: 100n }),
+    limits: create(LimitsSchema, {
+      cpus: 0.5,
+      memoryBytes: 256n << 20n,
+      pidsMax: 100n,
+      logBytes: 64n << 20n,
+    }),
     ...fields,
   });
 }
@@ -105,7 +118,15 @@ describe("jobJson", () => {
       created_at: "2026-11-28T22:59:03Z",
       finished_at: null,
       failure_reason: null,
-      limits: { cpus: 0.5, memory_bytes: 256 << 20, io_read_bps: 0, io_write_bps: 0, pids_max: 100 },
+      log_truncated: false,
+      limits: {
+        cpus: 0.5,
+        memory_bytes: 256 << 20,
+        io_read_bps: 0,
+        io_write_bps: 0,
+        pids_max: 100,
+        log_bytes: 64 << 20,
+      },
     });
   });
 
@@ -135,6 +156,13 @@ describe("exitCodeOf and endingNote", () => {
     );
     expect(endingNote(job({ status: JobStatus.KILLED, signal: "SIGKILL" }))).toBe(
       "job 123456 was killed by SIGKILL",
+    );
+  });
+
+  test("a note when the log reached its cap", () => {
+    expect(truncationNote(job({ logTruncated: false }))).toBeUndefined();
+    expect(truncationNote(job({ logTruncated: true }))).toBe(
+      "job 123456's log reached its cap (64 MiB): output past it was dropped (jb start --log raises it)",
     );
   });
 });

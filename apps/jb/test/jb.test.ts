@@ -422,6 +422,52 @@ describe("errors: one line on stderr, non-zero exit, what to do next", () => {
   });
 });
 
+describe("the log cap and jb rm", () => {
+  test("a job stopped at its --log cap: jb status says the log was truncated, -json has log_truncated", async () => {
+    const started = await runJb(["start", "-q", "--log", "64K", ...connection, "--", "yes"]);
+    const id = BigInt(started.stdout.toString().trim());
+    expect((await waitForEnd(id))?.logTruncated).toBe(true);
+    const table = await runJb(["status", ...connection, String(id)]);
+    expect(table.exitCode).toBe(0);
+    expect(table.stdout.toString()).toMatch(
+      new RegExp(`\\| ${id} +\\| yes +\\| [^|]+\\| Exited \\(1\\), log truncated \\|`),
+    );
+    const json = JSON.parse((await runJb(["status", "-json", ...connection, String(id)])).stdout.toString());
+    expect(json).toMatchObject({ status: "exited", exit_code: 1, log_truncated: true });
+    expect(json.limits.log_bytes).toBe(64 * 1024);
+    // jb start -f says so too, after the output.
+    const followed = await runJb(["start", "-f", "--log", "1K", ...connection, "--", "yes"]);
+    expect(followed.stdout.length).toBe(1024);
+    expect(followed.stderr).toContain("log reached its cap (1 KiB): output past it was dropped");
+  });
+
+  test("jb rm removes finished jobs, says which it could not, and exits 1 if any", async () => {
+    const done = await startQuiet("echo", "bye");
+    await waitForEnd(done);
+    const running = await startQuiet("sleep", "1000");
+    const result = await runJb(["rm", ...connection, String(done), String(running), "999999"]);
+    expect(result.stdout.toString()).toBe(`${done}\n`);
+    const errors = stderrLines(result.stderr);
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toContain(`job ${running} is running: stop it first`);
+    expect(errors[1]).toContain("job 999999 not found");
+    expect(result.exitCode).toBe(1);
+    expectOneLineError(await runJb(["status", ...connection, String(done)]), `job ${done} not found`);
+    await client.stopJob({ jobId: running });
+    const again = await runJb(["rm", ...connection, String(running)]);
+    expect(again.stdout.toString()).toBe(`${running}\n`);
+    expect(again.exitCode).toBe(0);
+    expectOneLineError(await runJb(["rm", ...connection]), "jb rm needs job ids", 2);
+  });
+
+  test("a limit over the daemon's maximum is one line naming the maximum", async () => {
+    expectOneLineError(
+      await runJb(["start", "--memory", "100000G", ...connection, "--", "true"]),
+      "limit memoryBytes 97.7 TiB is over the maximum per job, max-memory = ",
+    );
+  });
+});
+
 describe("help", () => {
   test("jb --help lists the commands; each command's help has examples", async () => {
     const root = await runJb(["--help"]);
