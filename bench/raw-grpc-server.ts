@@ -4,7 +4,7 @@
 // authentication, no job library, no watchers: what is left is transport.
 //
 //   bun bench/raw-grpc-server.ts --home <jobberd home> --file <path>
-//     streams the file in jobberd's 256 KiB chunks with the same backpressure;
+//     streams the file in jobberd's 64 KiB chunks;
 //   bun bench/raw-grpc-server.ts --home <jobberd home> --ticks <count>
 //     sends <count> wall-clock timestamp lines, one every 10 ms, in the
 //     format of the follow-latency writer (seconds.micros).
@@ -25,7 +25,7 @@ import {
 import { realtimeMicros } from "./clock";
 
 /** The chunk size of jobberd's log reader (libs/jobber/src/log-follower.ts). */
-const CHUNK_BYTES = 256 * 1024;
+const CHUNK_BYTES = 64 * 1024;
 
 function writable(call: ServerWritableStream<unknown, unknown>): Promise<void> {
   return new Promise((resolve) => {

@@ -163,7 +163,7 @@ async function main(): Promise<void> {
         followLatency:
           "bash writes $EPOCHREALTIME then `read -t 0.01` on a FIFO (no fork per line); follower: FollowJobLog; tail: fs.watch + readSync of a plain file written by the same program outside any job",
         throughput:
-          "dd if=/dev/zero bs=1MiB into the job's log; each follower its own connection, handshaken before timing; raw: bench/raw-grpc-server.ts (own process, jobberd's TLS credentials and FollowJobLog definition) streaming the same log file in 256 KiB chunks",
+          "dd if=/dev/zero bs=1MiB into the job's log; each follower its own connection, handshaken before timing; raw: bench/raw-grpc-server.ts (own process, jobberd's TLS credentials and FollowJobLog definition) streaming the same log file in 64 KiB chunks",
         manyJobs:
           "/bin/sleep 1000 jobs started one after another; probes: StartJob(['/bin/true']) while they run; RSS: VmRSS of jobberd; job PSS: smaps_rollup of each job's init and its children",
       },

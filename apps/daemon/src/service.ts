@@ -29,6 +29,7 @@ import {
   type StopJobRequest,
   StopJobResponseSchema,
 } from "@jobber/proto";
+import { whenDelivered } from "./delivery";
 import { argvFromRequest, jobId, jobMessage, limitsFromMessage } from "./messages";
 import type { RequestLog } from "./request-log";
 import { SendWindow } from "./send-window";
@@ -42,10 +43,11 @@ export const MAX_LOG_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 const SNAPSHOT_BUDGET_BYTES = 2 * MAX_LOG_SNAPSHOT_BYTES;
 /**
  * Output handed to grpc-js and not yet sent, per FollowJobLog stream: what a
- * follower that never reads costs. Two of the follower's largest chunks, so
- * that one is encoded while the other is on the wire.
+ * follower that never reads costs (each message exists about three times
+ * over while it is sent: read, encoded, framed). One of the follower's
+ * largest chunks; smaller ones go several at a time.
  */
-const FOLLOW_WINDOW_BYTES = 512 * 1024;
+const FOLLOW_WINDOW_BYTES = 128 * 1024;
 
 export interface ServiceOptions {
   /** The caller's tenant; throws RpcError(UNAUTHENTICATED) with the reason. */
@@ -91,7 +93,7 @@ function unary<Req, Res>(
 
 /**
  * Aborts when the call is over: grpc-js reports "cancelled" both when the
- * client goes away and once the answer and its status have been sent.
+ * client goes away and once the answer and its status are queued to send.
  */
 function callEnded(call: ServerUnaryCall<unknown, unknown>): AbortSignal {
   const ended = new AbortController();
@@ -188,11 +190,12 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
           `the log of job ${job.id} is ${size} bytes, more than one message carries; stream it with FollowJobLog (jb log -f)`,
         );
       }
-      // The snapshot's bytes are held until the answer has left (or the client has gone).
+      // The snapshot's bytes are held until the client has read the answer (or gone).
       const ended = callEnded(call);
       const release = await snapshots.reserve(tenant.hash(), size, ended);
-      ended.addEventListener("abort", release, { once: true });
-      if (ended.aborted) release();
+      const releaseWhenDelivered = () => void whenDelivered(call).then(release);
+      ended.addEventListener("abort", releaseWhenDelivered, { once: true });
+      if (ended.aborted) releaseWhenDelivered();
       try {
         // The log as it was when its size was taken: a running job's later output is not reserved for.
         return create(GetJobLogResponseSchema, { log: await job.readLog(size) });

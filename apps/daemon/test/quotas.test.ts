@@ -5,11 +5,18 @@
 // loses nothing. Also RemoveJob and retention.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { connectJobService, type JobClient, JobStatus } from "@jobber/proto";
-import { collect, type DaemonProcess, startDaemonProcess, TEST_ROOT, tenantOf } from "./fixture";
+import {
+  collect,
+  type DaemonProcess,
+  JOBBERD_FROM_SOURCE,
+  startDaemonProcess,
+  TEST_ROOT,
+  tenantOf,
+} from "./fixture";
 
 const MiB = 1024 * 1024;
 
@@ -113,6 +120,36 @@ describe("per-job maximums", () => {
       logBytes: BigInt(MiB),
     });
     client.close();
+  });
+});
+
+describe("settings", () => {
+  test("a setting that does not parse, or a default over its maximum, stops jobberd with one line", async () => {
+    const dir = mkdtempSync(join(TEST_ROOT, "jobberd-settings-"));
+    try {
+      const run = async (...flags: string[]) => {
+        const child = Bun.spawn(
+          [...JOBBERD_FROM_SOURCE, "--home", join(dir, "home"), "--state-dir", join(dir, "state"), ...flags],
+          { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+        );
+        const [output, errors, code] = await Promise.all([
+          new Response(child.stdout).text(),
+          new Response(child.stderr).text(),
+          child.exited,
+        ]);
+        return { code, output: output + errors };
+      };
+      const unparsable = await run("--max-memory", "lots");
+      expect(unparsable.code).toBe(1);
+      expect(unparsable.output).toContain('--max-memory: "lots" is not a size like 256M, 4G or 1048576');
+      const inverted = await run("--default-memory", "2G", "--max-memory", "1G");
+      expect(inverted.code).toBe(1);
+      expect(inverted.output).toContain(
+        "the default memory limit (2 GiB) is over its per-job maximum, max-memory = 1 GiB",
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -4,7 +4,7 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { type FileWatch, watchFile } from "./watch";
 
-const CHUNK_BYTES = 256 * 1024;
+const CHUNK_BYTES = 64 * 1024;
 
 /** Wakes the followers of one running job. */
 export class LogSignal {
@@ -116,7 +116,7 @@ export class LogFollower implements AsyncIterableIterator<Uint8Array> {
     // Synchronous reads of a file in the page cache are cheaper than a trip
     // through the thread pool, and leave no read in flight when return() closes.
     // The buffer is sized to what the file holds: a line of output must not
-    // cost a 256 KiB allocation (nor an empty read another), or a follower
+    // cost a 64 KiB allocation (nor an empty read another), or a follower
     // of a chatty job makes the garbage collector pause the daemon.
     const available = fstatSync(this.fd).size - this.position;
     if (available <= 0) return undefined;
