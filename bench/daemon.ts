@@ -255,10 +255,16 @@ function childCgroups(dir: string): string[] {
   }
 }
 
+/** Every cgroup under `dir`, deepest first: jobs before their tenant's. */
+function descendantCgroups(dir: string): string[] {
+  return childCgroups(dir).flatMap((child) => [...descendantCgroups(child), child]);
+}
+
 function leftovers(stateDir: string, cgroupParent: string): LeftoverReport {
   const dirs = jobDirs(stateDir);
   const unfinished = dirs.filter((job) => !existsSync(join(job.dir, "status.json"))).map((job) => job.id);
-  return { jobs: dirs.length, unfinished, cgroups: cgroupParents(cgroupParent).flatMap(childCgroups) };
+  // Tenant cgroups count too: each goes with its tenant's last job.
+  return { jobs: dirs.length, unfinished, cgroups: cgroupParents(cgroupParent).flatMap(descendantCgroups) };
 }
 
 /**
@@ -269,8 +275,8 @@ function leftovers(stateDir: string, cgroupParent: string): LeftoverReport {
  */
 async function removeCgroupParent(cgroupParent: string): Promise<void> {
   const [lifecycle] = cgroupParents(cgroupParent);
-  for (const job of lifecycle ? childCgroups(lifecycle) : []) {
-    for (const pid of readFileSync(join(job, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) {
+  for (const cgroup of lifecycle ? descendantCgroups(lifecycle) : []) {
+    for (const pid of readFileSync(join(cgroup, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) {
       try {
         process.kill(Number(pid), "SIGKILL");
       } catch {
@@ -279,7 +285,7 @@ async function removeCgroupParent(cgroupParent: string): Promise<void> {
     }
   }
   for (const parent of cgroupParents(cgroupParent)) {
-    for (const dir of [...childCgroups(parent), parent]) {
+    for (const dir of [...descendantCgroups(parent), parent]) {
       for (let attempt = 0; attempt < 40; attempt++) {
         try {
           rmdirSync(dir);

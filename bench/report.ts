@@ -153,6 +153,28 @@ export function judge(figures: Figures): Target[] {
       key: "jobs_1000_job_pss_per_job_kb",
       unit: "KB",
     },
+    {
+      figure: "jobberd RSS growth, 200 followers of a 63 MiB log that never read",
+      key: "stalled_followers_200_rss_mb",
+      unit: "MB",
+    },
+    {
+      figure: "  per follower that never reads (was ~4,900 KB)",
+      key: "stalled_follower_rss_kb",
+      unit: "KB",
+      target: "≤ ~1 MiB",
+      met: (figures.stalled_follower_rss_kb ?? Number.NaN) <= 1049,
+    },
+    {
+      figure: "jobberd peak RSS growth, 40 concurrent snapshots of a 63 MiB log (was ~3,400 MB)",
+      key: "snapshots_40_peak_rss_growth_mb",
+      unit: "MB",
+    },
+    {
+      figure: "jobberd RSS growth, 10 snapshots of a 63 MiB log never read",
+      key: "unread_snapshots_10_rss_growth_mb",
+      unit: "MB",
+    },
   ];
 }
 
