@@ -10,7 +10,7 @@ import { CertificateError, errnoCode, JobError, SetupError } from "./errors";
 import { IDS_PER_TENANT, TenantIdRanges } from "./id-ranges";
 import { IdAllocator } from "./ids";
 import { Job, type JobHost } from "./job";
-import { errnoName, type LaunchOutcome, launch, openPidfd } from "./launch/launch";
+import { errnoName, Launcher, type LaunchOutcome, type LaunchSpec, openPidfd } from "./launch/launch";
 import { DEFAULT_LIMITS, type Limits, type ResolvedLimits, resolveLimits } from "./limits";
 import { ensurePrivateDir } from "./private-dir";
 import { checkArgv, JOB_PATH } from "./resolve";
@@ -44,6 +44,8 @@ export interface JobberStats {
   watchers: number;
   /** Job cgroups that exist on the host. */
   cgroups: string[];
+  /** The launcher process, once started. */
+  launcherPid: number | undefined;
 }
 
 export class Jobber implements JobHost, TenantHost {
@@ -58,6 +60,8 @@ export class Jobber implements JobHost, TenantHost {
   private readonly cgroupParent: string;
   private readonly ioLimitsAvailable: boolean;
   private readonly idRanges: TenantIdRanges;
+  private readonly launcher = new Launcher();
+  private closed = false;
 
   constructor(private readonly options: JobberOptions) {
     ensurePrivateDir(options.home, "home directory");
@@ -182,7 +186,7 @@ export class Jobber implements JobHost, TenantHost {
     const { tenant, id } = record;
     let cgroup: ReturnType<CgroupDriver["create"]> | undefined;
     const fds: number[] = [];
-    let launched: ReturnType<typeof launch>;
+    let launched: ReturnType<Launcher["launch"]>;
     try {
       const ids = this.idRanges.of(tenant);
       // The log first: a job that fails to launch still has one (empty) to read.
@@ -191,7 +195,7 @@ export class Jobber implements JobHost, TenantHost {
       cgroup = this.cgroups.create(String(id), record.limits);
       const { cgroupFd, v1ProcsFds } = cgroup.openForLaunch();
       fds.push(cgroupFd, ...v1ProcsFds);
-      launched = launch({
+      const spec: LaunchSpec = {
         cgroupFd,
         cgroupV1ProcsFds: v1ProcsFds,
         logFd,
@@ -209,14 +213,23 @@ export class Jobber implements JobHost, TenantHost {
         idCount: ids.count,
         logLimitBytes: record.limits.logBytes,
         rlimits: JOB_RLIMITS,
+      };
+      launched = this.launcher.launch(spec, () => {
+        // A launcher that died mid-request may have started this job's init
+        // already. Kill it and give up: cloning into a cgroup after
+        // cgroup.kill gets the new process killed too on some kernels.
+        if (cgroup?.populated()) {
+          cgroup.kill();
+          throw new JobError("INTERNAL", `the launcher died while starting job ${id}; start it again`);
+        }
       });
       // From here the job runs: the supervisor must own it, or it must die.
       try {
-        this.supervisor.track(record, cgroup, launched.pidfd);
+        this.supervisor.track(record, cgroup, launched.pidfd, launched);
       } catch (error) {
         cgroup.kill();
         closeSync(launched.pidfd);
-        void launched.ready;
+        launched.release();
         throw error;
       }
       try {
@@ -237,7 +250,7 @@ export class Jobber implements JobHost, TenantHost {
     } finally {
       for (const fd of fds) closeSync(fd);
     }
-    await this.settleLaunch(record, await launched.ready);
+    await this.settleLaunch(record, await launched.outcome);
   }
 
   /**
@@ -271,12 +284,25 @@ export class Jobber implements JobHost, TenantHost {
   // ── lifecycle ─────────────────────────────────────────────────────────
 
   stats(): JobberStats {
-    return { runningJobs: this.supervisor.size, watchers: openWatcherCount(), cgroups: this.cgroups.list() };
+    return {
+      runningJobs: this.supervisor.size,
+      watchers: openWatcherCount(),
+      cgroups: this.cgroups.list(),
+      launcherPid: this.launcher.pid,
+    };
+  }
+
+  /** Resolves once the cgroups of every job that has ended are gone (they go a little after the job). */
+  cgroupsRemoved(): Promise<void> {
+    return this.supervisor.cgroupsRemoved();
   }
 
   /** Lets go of every job and watcher. Jobs keep running; the next Jobber on this state directory adopts them. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.supervisor.releaseAll();
+    this.launcher.stop();
     this.ids.close();
   }
 
@@ -285,6 +311,7 @@ export class Jobber implements JobHost, TenantHost {
    * the bookkeeping of those that ended while nobody was watching.
    */
   private adoptRunningJobs(): void {
+    const adopted = new Set<string>();
     for (const tenant of this.store.tenants()) {
       for (const id of this.store.ids(tenant)) {
         if (this.store.readFinalStatus(tenant, id)) continue;
@@ -292,7 +319,12 @@ export class Jobber implements JobHost, TenantHost {
         if (!record) continue;
         const cgroup = this.cgroups.open(String(id));
         this.supervisor.track(record, cgroup, this.openJobPidfd(tenant, id));
+        adopted.add(String(id));
       }
+    }
+    // Cgroups of jobs that ended as the last daemon went away: theirs to remove, left to us.
+    for (const name of this.cgroups.list()) {
+      if (!adopted.has(name)) this.supervisor.removeWhenEmpty(this.cgroups.open(name));
     }
   }
 

@@ -36,6 +36,8 @@ export function createFixture(options: Partial<JobberOptions> = {}): Fixture {
     stateDir,
     cgroupParent,
     reopen() {
+      // As a daemon restart: the old one lets go of its jobs, which keep running.
+      fixture.jobber.close();
       fixture.jobber = open();
       return fixture.jobber;
     },
