@@ -92,6 +92,17 @@ function writable(call: ServerWritableStream<unknown, unknown>, shutdown: AbortS
 
 export function createJobService(options: ServiceOptions): JobServiceHandle {
   const streams = new Map<ServerWritableStream<unknown, unknown>, () => void>();
+  // Followers of one job share the chunks they read (the library hands the
+  // same bytes to each): one message per chunk, so it is encoded once too.
+  const messages = new WeakMap<Uint8Array, FollowJobLogResponse>();
+  const messageFor = (data: Uint8Array) => {
+    let message = messages.get(data);
+    if (!message) {
+      message = create(FollowJobLogResponseSchema, { data });
+      messages.set(data, message);
+    }
+    return message;
+  };
 
   const followJobLog: handleServerStreamingCall<FollowJobLogRequest, FollowJobLogResponse> = (call) => {
     const started = performance.now();
@@ -121,7 +132,7 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
       for await (const data of chunks) {
         if (call.cancelled) return;
         // Backpressure: a slow reader holds the follower, not the daemon's memory.
-        if (!call.write(create(FollowJobLogResponseSchema, { data }))) await writable(call, shutdown.signal);
+        if (!call.write(messageFor(data))) await writable(call, shutdown.signal);
       }
     };
     stream()

@@ -70,6 +70,17 @@ describe("output", () => {
     expect(output.split("\n")[9999]).toBe("10000");
   });
 
+  test("followers that move together read each chunk from the file once and share it", async () => {
+    const live = await run(["sh", "-c", "head -c 300000 /dev/zero; exec sleep 1000"]);
+    const [first, second] = [live.follow(), live.follow()];
+    const a = await first.next();
+    const b = await second.next();
+    expect(a.value).toBe(b.value);
+    await first.return();
+    await second.return();
+    await live.stop(0);
+  });
+
   test("follow from an offset starts there", async () => {
     const job = await run(["echo", "0123456789"]);
     await job.finished();
