@@ -29,6 +29,22 @@ function serializer<Desc extends DescMessage>(schema: Desc) {
   };
 }
 
+/**
+ * A response written to many streams (a log chunk to every follower of a
+ * job) is encoded once. Responses are never changed after they are written.
+ */
+function encodedOnce<T extends object>(serialize: (message: T) => Buffer): (message: T) => Buffer {
+  const encoded = new WeakMap<T, Buffer>();
+  return (message) => {
+    let bytes = encoded.get(message);
+    if (!bytes) {
+      bytes = serialize(message);
+      encoded.set(message, bytes);
+    }
+    return bytes;
+  };
+}
+
 function toGrpcDefinition<M extends GenServiceMethods>(service: GenService<M>) {
   const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
   for (const method of service.methods) {
@@ -41,7 +57,7 @@ function toGrpcDefinition<M extends GenServiceMethods>(service: GenService<M>) {
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: input.serialize as (value: unknown) => Buffer,
       requestDeserialize: input.deserialize,
-      responseSerialize: output.serialize as (value: unknown) => Buffer,
+      responseSerialize: encodedOnce(output.serialize) as (value: unknown) => Buffer,
       responseDeserialize: output.deserialize,
     };
   }

@@ -39,8 +39,10 @@ import { TenantCounter } from "./tenant-counter";
 
 /** GetJobLog answers in one message; past this size the log must be streamed. */
 export const MAX_LOG_SNAPSHOT_BYTES = 64 * 1024 * 1024;
-/** Log snapshots in flight, all tenants together: two of the largest. */
+/** Log snapshots in flight, all tenants together: two of the largest (one tenant: one). */
 const SNAPSHOT_BUDGET_BYTES = 2 * MAX_LOG_SNAPSHOT_BYTES;
+/** Log snapshots one tenant may have waiting for room in that budget. */
+const SNAPSHOTS_WAITING_PER_TENANT = 16;
 /**
  * Output handed to grpc-js and not yet sent, per FollowJobLog stream: what a
  * follower that never reads costs (each message exists about three times
@@ -102,10 +104,39 @@ function callEnded(call: ServerUnaryCall<unknown, unknown>): AbortSignal {
   return ended.signal;
 }
 
+/** Snapshots from this size on are followed by a garbage collection. */
+const LARGE_SNAPSHOT_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A snapshot leaves garbage several times its size (read, encoded, framed),
+ * and the collector, left to itself, lets a dozen of them pile up: a client
+ * taking one 63 MiB snapshot after another took jobberd to 900 MB. Once a
+ * large one has left, collect at once (a few milliseconds, against the
+ * ~100 ms the snapshot itself took): the budget then bounds the garbage too.
+ */
+function collectLargeGarbage(snapshotBytes: number): void {
+  if (snapshotBytes >= LARGE_SNAPSHOT_BYTES) Bun.gc(true);
+}
+
 export function createJobService(options: ServiceOptions): JobServiceHandle {
   const streams = new Map<ServerWritableStream<unknown, unknown>, () => void>();
   const streamsPerTenant = new TenantCounter("FollowJobLog streams", "tenant-streams", options.tenantStreams);
-  const snapshots = new SnapshotBudget(SNAPSHOT_BUDGET_BYTES, MAX_LOG_SNAPSHOT_BYTES);
+  const snapshots = new SnapshotBudget(
+    SNAPSHOT_BUDGET_BYTES,
+    MAX_LOG_SNAPSHOT_BYTES,
+    SNAPSHOTS_WAITING_PER_TENANT,
+  );
+  // Followers of one job share the chunks they read (the library hands the
+  // same bytes to each): one message per chunk, so it is encoded once too.
+  const messages = new WeakMap<Uint8Array, FollowJobLogResponse>();
+  const messageFor = (data: Uint8Array) => {
+    let message = messages.get(data);
+    if (!message) {
+      message = create(FollowJobLogResponseSchema, { data });
+      messages.set(data, message);
+    }
+    return message;
+  };
 
   const followJobLog: handleServerStreamingCall<FollowJobLogRequest, FollowJobLogResponse> = (call) => {
     const started = performance.now();
@@ -137,7 +168,7 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
       // Backpressure: a slow reader holds the follower (and one window of output), not the daemon's memory.
       const window = new SendWindow(call, FOLLOW_WINDOW_BYTES, shutdown.signal);
       for await (const data of chunks) {
-        if (!(await window.send(create(FollowJobLogResponseSchema, { data }), data.length))) return;
+        if (!(await window.send(messageFor(data), data.length))) return;
       }
     };
     stream()
@@ -193,7 +224,11 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
       // The snapshot's bytes are held until the client has read the answer (or gone).
       const ended = callEnded(call);
       const release = await snapshots.reserve(tenant.hash(), size, ended);
-      const releaseWhenDelivered = () => void whenDelivered(call).then(release);
+      const releaseWhenDelivered = () =>
+        void whenDelivered(call).then(() => {
+          release();
+          collectLargeGarbage(size);
+        });
       ended.addEventListener("abort", releaseWhenDelivered, { once: true });
       if (ended.aborted) releaseWhenDelivered();
       try {

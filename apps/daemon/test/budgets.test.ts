@@ -11,7 +11,7 @@ const never = new AbortController().signal;
 
 describe("the snapshot budget", () => {
   test("snapshots that fit go at once; past the budget they wait their turn, first come first served", async () => {
-    const budget = new SnapshotBudget(100, 60);
+    const budget = new SnapshotBudget(100, 60, 4);
     const releaseA = await budget.reserve("alice", 60, never);
     const releaseB = await budget.reserve("bob", 40, never);
     expect(budget.reservedBytes).toBe(100);
@@ -35,20 +35,36 @@ describe("the snapshot budget", () => {
     expect(budget.reservedBytes).toBe(0);
   });
 
-  test("one tenant may hold (or wait for) at most its share: past it, RESOURCE_EXHAUSTED at once", async () => {
-    const budget = new SnapshotBudget(100, 60);
-    const release = await budget.reserve("alice", 50, never);
-    const refused = await budget.reserve("alice", 20, never).catch((error) => error);
-    expect(refused).toMatchObject({ code: status.RESOURCE_EXHAUSTED });
-    expect(refused.message).toContain("one tenant's snapshots may hold 60 bytes");
-    // Others are not held back by alice's share.
+  test("a tenant holding its share waits behind itself; the others go on", async () => {
+    const budget = new SnapshotBudget(100, 60, 4);
+    // Alice's first snapshot is never read: it holds her share.
+    const releaseAlice = await budget.reserve("alice", 50, never);
+    let aliceAgain = false;
+    const alice = budget.reserve("alice", 20, never).then((release) => {
+      aliceAgain = true;
+      return release;
+    });
+    // Bob is not held up by Alice's share, nor by her waiting snapshot ahead of him.
     (await budget.reserve("bob", 50, never))();
+    expect(aliceAgain).toBe(false);
+    releaseAlice();
+    (await alice)();
+    expect(budget.reservedBytes).toBe(0);
+  });
+
+  test("a tenant may keep only so many snapshots waiting: past that, RESOURCE_EXHAUSTED at once", async () => {
+    const budget = new SnapshotBudget(100, 60, 2);
+    const release = await budget.reserve("alice", 60, never);
+    const waiting = [budget.reserve("alice", 10, never), budget.reserve("alice", 10, never)];
+    const refused = await budget.reserve("alice", 10, never).catch((error) => error);
+    expect(refused).toMatchObject({ code: status.RESOURCE_EXHAUSTED });
+    expect(refused.message).toContain("2 of your log snapshots are waiting for room");
     release();
-    (await budget.reserve("alice", 60, never))();
+    for (const each of waiting) (await each)();
   });
 
   test("a waiting snapshot whose client goes away leaves the queue, and those behind it move up", async () => {
-    const budget = new SnapshotBudget(100, 100);
+    const budget = new SnapshotBudget(100, 100, 4);
     const release = await budget.reserve("alice", 90, never);
     const gone = new AbortController();
     const cancelled = budget.reserve("bob", 50, gone.signal).catch((error) => error);
@@ -61,7 +77,7 @@ describe("the snapshot budget", () => {
   });
 
   test("a snapshot larger than the whole budget still goes, alone", async () => {
-    const budget = new SnapshotBudget(100, 200);
+    const budget = new SnapshotBudget(100, 200, 4);
     (await budget.reserve("alice", 150, never))();
   });
 });

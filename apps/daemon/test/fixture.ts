@@ -138,6 +138,12 @@ async function spawnDaemon(dirs: Dirs): Promise<DaemonProcess> {
         stderr: "pipe",
       });
       if ((await issue.exited) !== 0) throw new Error(await new Response(issue.stderr).text());
+      // The daemon takes new pool certificates in as it sees them (a running
+      // one): wait until it has this one, or its first call may be refused.
+      if (child.exitCode === null) {
+        const poolSize = readdirSync(join(dirs.home, "pool")).length;
+        await waitForLog(new RegExp(`client pool reloaded: ${poolSize} certificates`));
+      }
       return out;
     },
     waitForLog,

@@ -49,8 +49,29 @@ function cgroupEmptied(path: string): Promise<void> {
   });
 }
 
-function jobCgroupExists(daemon: DaemonProcess, id: bigint): boolean {
-  return existsSync(join(eventsFile(daemon, id), ".."));
+/**
+ * Resolves once the job's cgroup is gone. It goes a moment after the job is
+ * reported over (the kernel tears the namespaces down first): watched, not
+ * polled; a daemon that never removed it fails the test by its timeout.
+ */
+function cgroupRemoved(daemon: DaemonProcess, id: bigint): Promise<void> {
+  const dir = join(eventsFile(daemon, id), "..");
+  return new Promise((resolve) => {
+    let watcher: ReturnType<typeof watch> | undefined;
+    const check = () => {
+      if (existsSync(dir)) return;
+      watcher?.close();
+      resolve();
+    };
+    try {
+      // The tenant's cgroup, which goes too after its last job.
+      watcher = watch(join(dir, ".."), check);
+      watcher.on("error", check);
+    } catch {
+      // The tenant's cgroup is gone already, and the job's with it.
+    }
+    check();
+  });
 }
 
 describe("daemon restart", () => {
@@ -89,7 +110,7 @@ describe("daemon restart", () => {
         status: JobStatus.EXITED,
         exitCode: 7,
       });
-      expect(jobCgroupExists(second, ender?.id as bigint)).toBe(false);
+      await cgroupRemoved(second, ender?.id as bigint);
       // Resume where the dead stream stopped: together, every byte exactly once.
       const offset = BigInt(Buffer.concat(received).length);
       const rest = await collect(again.followJobLog({ jobId: writerId, offset }));
@@ -98,7 +119,7 @@ describe("daemon restart", () => {
       expect((await again.getJob({ jobId: writerId })).job?.status).toBe(JobStatus.EXITED);
       // The adopted sleeper can still be stopped.
       expect((await again.stopJob({ jobId: sleeper?.id })).job?.status).toBe(JobStatus.STOPPED);
-      expect(jobCgroupExists(second, sleeper?.id as bigint)).toBe(false);
+      await cgroupRemoved(second, sleeper?.id as bigint);
       // And ids go on from where they were.
       const { job: next } = await again.startJob({ args: ["true"] });
       expect(next?.id).toBe((sleeper?.id as bigint) + 1n);
@@ -142,7 +163,7 @@ describe("job faults", () => {
     // Killed after the 1 s grace period the test daemon has.
     const stopped = (await client.stopJob({ jobId: stubborn?.id })).job;
     expect(stopped).toMatchObject({ status: JobStatus.STOPPED, signal: "SIGKILL" });
-    for (const job of [oom, storm, stubborn]) expect(jobCgroupExists(daemon, job?.id as bigint)).toBe(false);
+    for (const job of [oom, storm, stubborn]) await cgroupRemoved(daemon, job?.id as bigint);
   });
 
   test("a job that closes its output and keeps running is followed until it really ends", async () => {
@@ -183,7 +204,7 @@ describe("job faults", () => {
     });
     const tenant = readdirSync(join(daemon.stateDir, "jobs"))[0] as string;
     expect(statSync(join(daemon.stateDir, "jobs", tenant, String(job?.id), "log")).size).toBe(size);
-    expect(jobCgroupExists(daemon, job?.id as bigint)).toBe(false);
+    await cgroupRemoved(daemon, job?.id as bigint);
     rmSync(join(daemon.stateDir, "jobs", tenant, String(job?.id), "log"));
   });
 });

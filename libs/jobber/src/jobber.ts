@@ -11,7 +11,14 @@ import { CertificateError, errnoCode, JobError, SetupError } from "./errors";
 import { IDS_PER_TENANT, TenantIdRanges } from "./id-ranges";
 import { IdAllocator } from "./ids";
 import { Job, type JobHost } from "./job";
-import { errnoName, LaunchError, type LaunchOutcome, launch, openPidfd } from "./launch/launch";
+import {
+  errnoName,
+  LaunchError,
+  Launcher,
+  type LaunchOutcome,
+  type LaunchSpec,
+  openPidfd,
+} from "./launch/launch";
 import {
   type LimitPolicy,
   type Limits,
@@ -64,6 +71,8 @@ export interface JobberStats {
   watchers: number;
   /** Job cgroups that exist on the host. */
   cgroups: string[];
+  /** The launcher process, once started. */
+  launcherPid: number | undefined;
 }
 
 export class Jobber implements JobHost, TenantHost {
@@ -81,6 +90,8 @@ export class Jobber implements JobHost, TenantHost {
   private readonly ioLimitsAvailable: boolean;
   private retentionTimer: ReturnType<typeof setInterval> | undefined;
   private readonly idRanges: TenantIdRanges;
+  private readonly launcher = new Launcher();
+  private closed = false;
 
   constructor(private readonly options: JobberOptions) {
     ensurePrivateDir(options.home, "home directory");
@@ -217,7 +228,7 @@ export class Jobber implements JobHost, TenantHost {
     this.store.create(record);
     let cgroup: ReturnType<CgroupDriver["create"]> | undefined;
     const fds: number[] = [];
-    let launched: ReturnType<typeof launch>;
+    let launched: ReturnType<Launcher["launch"]>;
     try {
       const ids = this.idRanges.of(tenant);
       // The log first: a job that fails to launch still has one (empty) to read.
@@ -226,7 +237,7 @@ export class Jobber implements JobHost, TenantHost {
       cgroup = this.cgroups.create(tenant, String(id), record.limits);
       const { cgroupFd, v1ProcsFds } = cgroup.openForLaunch();
       fds.push(cgroupFd, ...v1ProcsFds);
-      launched = launch({
+      const spec: LaunchSpec = {
         cgroupFd,
         cgroupV1ProcsFds: v1ProcsFds,
         logFd,
@@ -244,14 +255,23 @@ export class Jobber implements JobHost, TenantHost {
         idCount: ids.count,
         logLimitBytes: record.limits.logBytes,
         rlimits: JOB_RLIMITS,
+      };
+      launched = this.launcher.launch(spec, () => {
+        // A launcher that died mid-request may have started this job's init
+        // already. Kill it and give up: cloning into a cgroup after
+        // cgroup.kill gets the new process killed too on some kernels.
+        if (cgroup?.populated()) {
+          cgroup.kill();
+          throw new JobError("INTERNAL", `the launcher died while starting job ${id}; start it again`);
+        }
       });
       // From here the job runs: the supervisor must own it, or it must die.
       try {
-        this.supervisor.track(record, cgroup, launched.pidfd);
+        this.supervisor.track(record, cgroup, launched.pidfd, launched);
       } catch (error) {
         cgroup.kill();
         closeSync(launched.pidfd);
-        void launched.ready;
+        launched.release();
         throw error;
       }
       try {
@@ -281,7 +301,7 @@ export class Jobber implements JobHost, TenantHost {
     } finally {
       for (const fd of fds) closeSync(fd);
     }
-    await this.settleLaunch(record, await launched.ready);
+    await this.settleLaunch(record, await launched.outcome);
   }
 
   /**
@@ -346,14 +366,27 @@ export class Jobber implements JobHost, TenantHost {
   // ── lifecycle ─────────────────────────────────────────────────────────
 
   stats(): JobberStats {
-    return { runningJobs: this.supervisor.size, watchers: openWatcherCount(), cgroups: this.cgroups.list() };
+    return {
+      runningJobs: this.supervisor.size,
+      watchers: openWatcherCount(),
+      cgroups: this.cgroups.list(),
+      launcherPid: this.launcher.pid,
+    };
+  }
+
+  /** Resolves once the cgroups of every job that has ended are gone (they go a little after the job). */
+  cgroupsRemoved(): Promise<void> {
+    return this.supervisor.cgroupsRemoved();
   }
 
   /** Lets go of every job and watcher. Jobs keep running; the next Jobber on this state directory adopts them. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     clearInterval(this.retentionTimer);
     this.retentionTimer = undefined;
     this.supervisor.releaseAll();
+    this.launcher.stop();
     this.ids.close();
   }
 
@@ -379,6 +412,7 @@ export class Jobber implements JobHost, TenantHost {
    * the bookkeeping of those that ended while nobody was watching.
    */
   private adoptRunningJobs(): void {
+    const adopted = new Set<string>();
     for (const tenant of this.store.tenants()) {
       for (const id of this.store.ids(tenant)) {
         if (this.store.readFinalStatus(tenant, id)) continue;
@@ -386,7 +420,13 @@ export class Jobber implements JobHost, TenantHost {
         if (!record) continue;
         const cgroup = this.cgroups.open(tenant, String(id));
         this.supervisor.track(record, cgroup, this.openJobPidfd(tenant, id));
+        adopted.add(`${tenant}/${id}`);
       }
+    }
+    // Cgroups of jobs that ended as the last daemon went away: theirs to remove, left to us.
+    for (const name of this.cgroups.list()) {
+      const [tenant, id] = name.split("/");
+      if (tenant && id && !adopted.has(name)) this.supervisor.removeWhenEmpty(this.cgroups.open(tenant, id));
     }
     // Tenant cgroups of a daemon that died between a tenant's last job and its cleanup.
     this.cgroups.sweep();

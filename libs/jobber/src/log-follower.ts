@@ -1,10 +1,19 @@
 // Reading a job's log as it grows: an async iterator of byte chunks that
 // reads to EOF, then sleeps until the log changes or the job ends. No timers,
-// no polling: one fs.watch of the log per job, shared by all its followers.
+// no polling: one fs.watch of the log per job, shared by all its followers,
+// and so are the chunks they read: followers that move together (all of
+// them, woken by the same write) read each chunk from the file once.
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { type FileWatch, watchFile } from "./watch";
 
 const CHUNK_BYTES = 64 * 1024;
+/** Chunks kept for followers a little behind the first: at most 256 KiB per followed job. */
+const SHARED_CHUNKS = 4;
+
+interface Chunk {
+  offset: number;
+  bytes: Uint8Array;
+}
 
 /** Wakes the followers of one running job. */
 export class LogSignal {
@@ -14,8 +23,26 @@ export class LogSignal {
   private watcher: FileWatch | undefined;
   private subscribers = 0;
   private waiters = new Set<() => void>();
+  /** The latest chunks read by any follower, newest last. */
+  private recent: Chunk[] = [];
 
   constructor(private readonly logPath: string) {}
+
+  /** A chunk another follower read from `offset`, if one is still kept. */
+  sharedChunk(offset: number): Uint8Array | undefined {
+    for (let i = this.recent.length - 1; i >= 0; i--) {
+      const chunk = this.recent[i] as Chunk;
+      if (chunk.offset === offset) return chunk.bytes;
+    }
+    return undefined;
+  }
+
+  /** Offers a chunk just read to the followers behind. */
+  share(offset: number, bytes: Uint8Array): void {
+    if (this.subscribers < 2) return;
+    this.recent.push({ offset, bytes });
+    if (this.recent.length > SHARED_CHUNKS) this.recent.shift();
+  }
 
   subscribe(): () => void {
     if (this.subscribers++ === 0 && !this.ended) {
@@ -25,7 +52,10 @@ export class LogSignal {
     return () => {
       if (!subscribed) return;
       subscribed = false;
-      if (--this.subscribers === 0) this.stopWatching();
+      if (--this.subscribers === 0) {
+        this.stopWatching();
+        this.recent = [];
+      }
     };
   }
 
@@ -113,6 +143,11 @@ export class LogFollower implements AsyncIterableIterator<Uint8Array> {
 
   private read(): Uint8Array | undefined {
     if (this.fd === undefined) return undefined;
+    const shared = this.signal?.sharedChunk(this.position);
+    if (shared) {
+      this.position += shared.length;
+      return shared;
+    }
     // Synchronous reads of a file in the page cache are cheaper than a trip
     // through the thread pool, and leave no read in flight when return() closes.
     // The buffer is sized to what the file holds: a line of output must not
@@ -124,8 +159,10 @@ export class LogFollower implements AsyncIterableIterator<Uint8Array> {
     const buffer = Buffer.allocUnsafe(want);
     const bytes = readSync(this.fd, buffer, 0, want, this.position);
     if (bytes === 0) return undefined;
+    const chunk = buffer.subarray(0, bytes);
+    this.signal?.share(this.position, chunk);
     this.position += bytes;
-    return buffer.subarray(0, bytes);
+    return chunk;
   }
 
   private waitForChange(): Promise<void> {

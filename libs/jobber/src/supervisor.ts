@@ -1,9 +1,9 @@
-// Watches running jobs and does the bookkeeping when one ends: reap, decide
-// its status, write it down, remove the cgroup, wake the followers.
+// Watches running jobs and does the bookkeeping when one ends: decide its
+// status, write it down, wake the followers, then remove the cgroup.
 import { closeSync } from "node:fs";
 import { constants } from "node:os";
 import type { JobCgroup } from "./cgroup";
-import { reap, signalPidfd } from "./launch/launch";
+import { type Launched, signalPidfd } from "./launch/launch";
 import { LogSignal } from "./log-follower";
 import { decideStatus, type JobStatus, parseExitRecord } from "./status";
 import type { JobRecord, JobStore } from "./store";
@@ -11,10 +11,15 @@ import { type FileWatch, watchFile } from "./watch";
 
 export class LiveJob {
   readonly logSignal: LogSignal;
+  /** Resolves with the final status once the job has ended. */
   readonly ended: Promise<JobStatus>;
+  /** Resolves once the job's cgroup is gone too (after `ended`). */
+  readonly removed: Promise<void>;
   private resolveEnded!: (status: JobStatus) => void;
+  private resolveRemoved!: () => void;
   private eventsWatch: FileWatch | undefined;
-  private finishing = false;
+  private over = false;
+  private removing = false;
   private stopping: Promise<JobStatus> | undefined;
   private stopRequested = false;
 
@@ -24,6 +29,8 @@ export class LiveJob {
     private readonly cgroup: JobCgroup,
     /** A pidfd of the job's init; undefined when it could not be opened (a re-adopted job whose init is gone). */
     private pidfd: number | undefined,
+    /** The launcher's word that init has exited; absent for a re-adopted job. */
+    private readonly launched: Pick<Launched, "exited" | "release"> | undefined,
     private readonly onDone: (job: LiveJob) => void,
     private readonly warn: (message: string) => void,
   ) {
@@ -31,19 +38,29 @@ export class LiveJob {
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve;
     });
+    this.removed = new Promise((resolve) => {
+      this.resolveRemoved = resolve;
+    });
   }
 
-  /** Starts watching `cgroup.events`; the job may already be over. */
+  /**
+   * Starts watching for the job's end: init's exit (the ready pipe's end of
+   * file), which comes first, or else its cgroup emptying (a re-adopted
+   * job). The job may already be over.
+   */
   watch(): void {
     // A cgroup that is gone (a reboot, a job whose launch was cut short) has
     // nothing to watch: finish the bookkeeping at once.
     if (!this.cgroup.populated()) {
-      void this.finish();
+      void this.end();
       return;
     }
     this.eventsWatch = watchFile(this.cgroup.eventsPath, () => this.checkPopulated());
     // The job may have emptied its cgroup before the watch began.
     this.checkPopulated();
+    void this.launched?.exited.then((exited) => {
+      if (exited) void this.end();
+    });
   }
 
   /** SIGTERM to the command (init forwards it), then SIGKILL to the whole cgroup after `graceMs`. */
@@ -61,6 +78,7 @@ export class LiveJob {
   /** Lets go of the job without ending it (daemon shutdown): it keeps running. */
   release(): void {
     this.eventsWatch?.close();
+    this.launched?.release();
     this.logSignal.end();
     this.closePidfd();
   }
@@ -85,19 +103,23 @@ export class LiveJob {
   }
 
   private checkPopulated(): void {
-    if (!this.finishing && !this.cgroup.populated()) void this.finish();
+    if (this.cgroup.populated()) return;
+    if (this.over) void this.removeCgroup();
+    else void this.end();
   }
 
   /**
-   * The job is over: reap init, decide and record its status, remove the
-   * cgroup, wake everyone. Whatever fails here (a full disk) is reported and
-   * the job still ends for its waiters: nothing here may take the daemon down.
+   * The job is over: decide and record its status, wake everyone. Whatever
+   * fails here (a full disk) is reported and the job still ends for its
+   * waiters: nothing here may take the daemon down. The cgroup goes once
+   * it is empty, which may be a little later: the kernel tears the job's
+   * namespaces down after init has gone.
    */
-  private async finish(): Promise<void> {
-    this.finishing = true;
-    this.eventsWatch?.close();
+  private async end(): Promise<void> {
+    if (this.over) return;
+    this.over = true;
+    this.closePidfd();
     const { tenant, id } = this.record;
-    this.reapInit();
     let status: JobStatus = { state: "killed", finishedAt: new Date().toISOString() };
     try {
       status = decideStatus({
@@ -110,35 +132,22 @@ export class LiveJob {
     } catch (error) {
       this.warn(`job ${id}: cannot record how it ended (${status.state}): ${error}`);
     }
-    try {
-      await this.cgroup.remove();
-    } catch (error) {
-      this.warn(`job ${id}: cannot remove cgroup ${this.cgroup.name}: ${error}`);
-    }
     this.logSignal.end();
     this.onDone(this);
     this.resolveEnded(status);
+    if (!this.cgroup.populated()) await this.removeCgroup();
   }
 
-  /**
-   * Collects init's zombie if it is ours. The cgroup empties as init's last
-   * task leaves it, a moment before init is reapable, so a first attempt may
-   * be early; init is certainly dying, so try again shortly.
-   */
-  private reapInit(attempt = 0): void {
-    const pidfd = this.pidfd;
-    if (pidfd === undefined) return;
-    let reaped = true;
+  private async removeCgroup(): Promise<void> {
+    if (this.removing) return;
+    this.removing = true;
+    this.eventsWatch?.close();
     try {
-      reaped = reap(pidfd);
-    } catch {
-      // Not our child (re-adopted): its new parent reaps it.
+      await this.cgroup.remove();
+    } catch (error) {
+      this.warn(`job ${this.record.id}: cannot remove cgroup ${this.cgroup.name}: ${error}`);
     }
-    if (reaped || attempt >= 100) {
-      this.closePidfd();
-      return;
-    }
-    setTimeout(() => this.reapInit(attempt + 1), Math.min(2 ** attempt, 50));
+    this.resolveRemoved();
   }
 
   private closePidfd(): void {
@@ -152,17 +161,26 @@ export class Supervisor {
   private readonly live = new Map<number, LiveJob>();
   /** Running jobs per tenant, for the tenant's quota. */
   private readonly perTenant = new Map<string, number>();
+  /** Ended jobs whose cgroups are still to go. */
+  private readonly cleaning = new Set<Promise<void>>();
 
   constructor(
     private readonly store: JobStore,
     private readonly warn: (message: string) => void,
   ) {}
 
-  track(record: JobRecord, cgroup: JobCgroup, pidfd: number | undefined): LiveJob {
+  track(
+    record: JobRecord,
+    cgroup: JobCgroup,
+    pidfd: number | undefined,
+    launched?: Pick<Launched, "exited" | "release">,
+  ): LiveJob {
     const onDone = (done: LiveJob) => {
       if (this.live.delete(done.record.id)) this.count(done.record.tenant, -1);
+      this.cleaning.add(done.removed);
+      void done.removed.then(() => this.cleaning.delete(done.removed));
     };
-    const job = new LiveJob(this.store, record, cgroup, pidfd, onDone, this.warn);
+    const job = new LiveJob(this.store, record, cgroup, pidfd, launched, onDone, this.warn);
     // Watch first: a job whose watch cannot be set up is not tracked at all.
     // (If it is already over, its bookkeeping ends asynchronously, after the set.)
     job.watch();
@@ -188,6 +206,41 @@ export class Supervisor {
 
   get size(): number {
     return this.live.size;
+  }
+
+  /**
+   * Removes a cgroup once it is empty: one left over from a job that ended
+   * while its daemon was shutting down, found at the next start.
+   */
+  removeWhenEmpty(cgroup: JobCgroup): void {
+    const removed = new Promise<void>((resolve) => {
+      let watch: FileWatch | undefined;
+      let removing = false;
+      const check = () => {
+        if (removing || cgroup.populated()) return;
+        removing = true;
+        watch?.close();
+        cgroup.remove().then(resolve, (error) => {
+          this.warn(`cannot remove cgroup ${cgroup.name}: ${error}`);
+          resolve();
+        });
+      };
+      check();
+      if (removing) return;
+      try {
+        watch = watchFile(cgroup.eventsPath, check);
+      } catch {
+        // Its v2 directory went meanwhile: nothing left to wait for.
+      }
+      check();
+    });
+    this.cleaning.add(removed);
+    void removed.then(() => this.cleaning.delete(removed));
+  }
+
+  /** Resolves once the cgroups of every job ended so far are gone. */
+  async cgroupsRemoved(): Promise<void> {
+    while (this.cleaning.size > 0) await Promise.all(this.cleaning);
   }
 
   /** Stops watching every job; the jobs keep running. */

@@ -37,6 +37,8 @@ export function createFixture(options: Partial<JobberOptions> = {}): Fixture {
     stateDir,
     cgroupParent,
     reopen(overrides) {
+      // As a daemon restart: the old one lets go of its jobs, which keep running.
+      fixture.jobber.close();
       fixture.jobber = open(overrides);
       return fixture.jobber;
     },

@@ -13,8 +13,9 @@ beforeAll(() => {
   tenant = fixture.jobber.certificateFromDer(Buffer.from("tenant one"));
 });
 
-afterAll(() => {
+afterAll(async () => {
   // Nothing a test started may outlive it.
+  await fixture.jobber.cgroupsRemoved();
   expect(fixture.jobber.stats().cgroups).toEqual([]);
   fixture.cleanup();
 });
@@ -67,6 +68,17 @@ describe("output", () => {
     await job.finished();
     const output = (await collect(job.follow())).toString();
     expect(output.split("\n")[9999]).toBe("10000");
+  });
+
+  test("followers that move together read each chunk from the file once and share it", async () => {
+    const live = await run(["sh", "-c", "head -c 300000 /dev/zero; exec sleep 1000"]);
+    const [first, second] = [live.follow(), live.follow()];
+    const a = await first.next();
+    const b = await second.next();
+    expect(a.value).toBe(b.value);
+    await first.return?.();
+    await second.return?.();
+    await live.stop(0);
   });
 
   test("follow from an offset starts there", async () => {
@@ -124,6 +136,7 @@ describe("lifecycle", () => {
     ).toBeGreaterThanOrEqual(5);
     const stopped = await job.stop(300);
     expect(stopped.status).toMatchObject({ state: "stopped", signal: "SIGKILL" });
+    await fixture.jobber.cgroupsRemoved();
     expect(processesInCgroup(fixture.cgroupParent, `${tenant.hash()}/${job.id}`)).toEqual([]);
     expect(fixture.jobber.stats().cgroups).not.toContain(`${tenant.hash()}/${job.id}`);
   });
@@ -140,16 +153,32 @@ describe("lifecycle", () => {
     expect(a.status).toEqual(b.status);
   });
 
-  test("a running job's init holds none of the daemon's memory", async () => {
+  test("the launcher process dying neither stops running jobs nor new starts", async () => {
+    const running = await run(["sh", "-c", "echo up; exec sleep 1000"]);
+    await waitForOutput(running.follow(), "up");
+    const first = fixture.jobber.stats().launcherPid as number;
+    expect(readFileSync(`/proc/${first}/comm`, "utf8")).toBe("jobber-launcher\n");
+    process.kill(first, "SIGKILL");
+    const next = await run(["echo", "after"]);
+    expect((await collect(next.follow())).toString()).toBe("after\n");
+    expect(fixture.jobber.stats().launcherPid).not.toBe(first);
+    expect(existsSync(`/proc/${first}`)).toBe(false);
+    // The job the dead launcher made is still watched: its end is seen and recorded.
+    expect(await running.status()).toEqual({ state: "running" });
+    expect((await running.stop(0)).status).toMatchObject({ state: "stopped" });
+  });
+
+  test("the launcher holds none of the daemon's memory, and neither does a job's init", async () => {
     const job = await run(["sh", "-c", "echo up; exec sleep 1000"]);
-    // Init sheds the daemon's memory before it starts the command.
     await waitForOutput(job.follow(), "up");
-    const pid = Number(
+    const rssKb = (pid: number) =>
+      Number(/^Rss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1]);
+    const init = Number(
       readFileSync(join(fixture.stateDir, "jobs", tenant.hash(), String(job.id), "pid"), "utf8"),
     );
-    const rssKb = Number(/^Rss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1]);
-    // A copy of the daemon would be tens of megabytes; a shed init is a few pages.
-    expect(rssKb).toBeLessThan(1024);
+    // A copy of the daemon would be tens of megabytes; the launcher and its inits are a few pages.
+    expect(rssKb(fixture.jobber.stats().launcherPid as number)).toBeLessThan(256);
+    expect(rssKb(init)).toBeLessThan(256);
     await job.stop(0);
   });
 
@@ -209,6 +238,7 @@ describe("lifecycle", () => {
   test("the job's cgroup is gone once it ends, however it ends", async () => {
     const jobs = await Promise.all([run(["true"]), run(["false"]), run(["sh", "-c", "kill -9 $$"])]);
     await Promise.all(jobs.map((job) => job.finished()));
+    await fixture.jobber.cgroupsRemoved();
     const names = fixture.jobber.stats().cgroups;
     for (const job of jobs) expect(names).not.toContain(`${tenant.hash()}/${job.id}`);
   });

@@ -13,7 +13,8 @@ beforeAll(() => {
   tenant = fixture.jobber.certificateFromDer(Buffer.from("limits tenant"));
 });
 
-afterAll(() => {
+afterAll(async () => {
+  await fixture.jobber.cgroupsRemoved();
   expect(fixture.jobber.stats().cgroups).toEqual([]);
   fixture.cleanup();
 });

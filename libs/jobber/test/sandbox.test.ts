@@ -28,7 +28,8 @@ beforeAll(() => {
   }
 });
 
-afterAll(() => {
+afterAll(async () => {
+  await fixture.jobber.cgroupsRemoved();
   expect(fixture.jobber.stats().cgroups).toEqual([]);
   fixture.cleanup();
   rmSync(programs, { recursive: true, force: true });

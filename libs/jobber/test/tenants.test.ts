@@ -23,7 +23,8 @@ beforeAll(() => {
   tenants();
 });
 
-afterAll(() => {
+afterAll(async () => {
+  await fixture.jobber.cgroupsRemoved();
   expect(fixture.jobber.stats().cgroups).toEqual([]);
   fixture.cleanup();
 });
@@ -66,9 +67,12 @@ describe("the tenant level of the cgroup tree", () => {
       [alice.hash(), `${alice.hash()}/${first.id}`, `${alice.hash()}/${second.id}`].sort(),
     );
     await first.stop(0);
+    await fixture.jobber.cgroupsRemoved();
     // One job left: the tenant's cgroup stays.
     expect(existsSync(dir.lifecycle)).toBe(true);
     await second.stop(0);
+    // The job's cgroup goes a moment after the job, and the tenant's with it.
+    await fixture.jobber.cgroupsRemoved();
     expect(existsSync(dir.lifecycle)).toBe(false);
     expect(existsSync(dir.pids)).toBe(false);
     expect(fixture.jobber.stats().cgroups).toEqual([]);
@@ -84,6 +88,7 @@ describe("the tenant level of the cgroup tree", () => {
       const jobs = [job, await next, await meanwhile];
       for (const each of jobs) expect(await each.finished()).toMatchObject({ state: "exited", exitCode: 0 });
     }
+    await fixture.jobber.cgroupsRemoved();
     expect(fixture.jobber.stats().cgroups).toEqual([]);
   });
 

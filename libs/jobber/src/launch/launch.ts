@@ -1,10 +1,23 @@
-// The typed front of launcher.c: the only module that touches FFI.
+// The typed front of the C launcher (launcher.c and the files it includes):
+// the only module that touches FFI.
 
 import { cc, ptr } from "bun:ffi";
 import { closeSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
+import jobSource from "./job.c" with { type: "text" };
+import kernelSource from "./kernel.h" with { type: "text" };
 import launcherSource from "./launcher.c" with { type: "text" };
+import seccompSource from "./seccomp.c" with { type: "text" };
+import shedSource from "./shed.c" with { type: "text" };
+
+const SOURCES: Record<string, string> = {
+  "launcher.c": launcherSource,
+  "kernel.h": kernelSource,
+  "job.c": jobSource,
+  "seccomp.c": seccompSource,
+  "shed.c": shedSource,
+};
 
 export interface LaunchSpec {
   /** Open directory fd of the job's cgroup v2 directory (it is born there). */
@@ -41,19 +54,26 @@ export interface LaunchSpec {
 export interface Launched {
   /** Host PID of the job's init. */
   pid: number;
-  /** A pidfd of init, for signals and reaping immune to PID reuse. */
+  /** A pidfd of init, for signals immune to PID reuse. */
   pidfd: number;
   /**
    * Resolves once init knows whether the command runs: "ok", or the step
    * that failed and its errno. undefined when init ended without saying
    * (killed during its set-up).
    */
-  ready: Promise<LaunchOutcome | undefined>;
+  outcome: Promise<LaunchOutcome | undefined>;
+  /**
+   * true once init has exited: the job is over, its exit recorded, nothing
+   * of it left to write to the log. false when released before that.
+   */
+  exited: Promise<boolean>;
+  /** Stops listening for the job's end (the job keeps running). */
+  release(): void;
 }
 
 export type LaunchOutcome = { ok: true } | { ok: false; step: string; errno: number };
 
-/** struct launch_config in launcher.c: every field an int64, in this order. */
+/** struct launch_config in job.c: every field an int64, in this order. */
 const CONFIG_FIELDS = [
   "cgroup_fd",
   "log_fd",
@@ -72,23 +92,25 @@ const CONFIG_FIELDS = [
 const MAX_V1_CONTROLLERS = 8;
 const CONFIG_SLOTS = CONFIG_FIELDS.length + MAX_V1_CONTROLLERS;
 
-type Launcher = ReturnType<typeof compile>;
-let launcher: Launcher | undefined;
+type Symbols = ReturnType<typeof compile>;
+let compiled: Symbols | undefined;
 
 function compile() {
-  // TinyCC reads its source from the real filesystem, which a `bun build
-  // --compile` binary does not have: write the embedded source to a private
-  // temporary directory first.
+  // TinyCC reads its sources from the real filesystem, which a `bun build
+  // --compile` binary does not have: write the embedded sources to a
+  // private temporary directory first.
   const dir = mkdtempSync(join(tmpdir(), "jobber-launcher-"));
-  const sourcePath = join(dir, "launcher.c");
   try {
-    writeFileSync(sourcePath, launcherSource, { mode: 0o600 });
+    for (const [name, source] of Object.entries(SOURCES)) {
+      writeFileSync(join(dir, name), source, { mode: 0o600 });
+    }
     const { symbols } = cc({
-      source: sourcePath,
+      source: join(dir, "launcher.c"),
       symbols: {
-        jobber_launch: { args: ["ptr", "ptr", "ptr"], returns: "i32" },
+        jobber_launcher_start: { args: ["ptr"], returns: "i32" },
+        jobber_launch: { args: ["i32", "ptr", "u32", "ptr", "i32", "ptr"], returns: "i32" },
         jobber_config_size: { args: [], returns: "i32" },
-        jobber_reap: { args: ["i32"], returns: "i32" },
+        jobber_reap: { args: ["i32", "i32"], returns: "i32" },
         jobber_signal: { args: ["i32", "i32"], returns: "i32" },
         jobber_pidfd_open: { args: ["i32"], returns: "i32" },
       },
@@ -96,7 +118,7 @@ function compile() {
     // The two sides of the parameter block must agree, or every launch would misread it.
     const size = symbols.jobber_config_size();
     if (size !== CONFIG_SLOTS * 8) {
-      throw new Error(`launcher.c's launch_config is ${size} bytes, launch.ts writes ${CONFIG_SLOTS * 8}`);
+      throw new Error(`job.c's launch_config is ${size} bytes, launch.ts writes ${CONFIG_SLOTS * 8}`);
     }
     return symbols;
   } finally {
@@ -104,25 +126,9 @@ function compile() {
   }
 }
 
-function symbols(): Launcher {
-  launcher ??= compile();
-  return launcher;
-}
-
-/** A NUL-terminated C string and a NULL-terminated array of them, kept alive by `keep`. */
-function cStrings(values: string[], keep: unknown[]): BigUint64Array {
-  const pointers = new BigUint64Array(values.length + 1);
-  values.forEach((value, i) => {
-    pointers[i] = cString(value, keep);
-  });
-  keep.push(pointers);
-  return pointers;
-}
-
-function cString(value: string, keep: unknown[]): bigint {
-  const bytes = Buffer.from(`${value}\0`);
-  keep.push(bytes);
-  return BigInt(ptr(bytes));
+function symbols(): Symbols {
+  compiled ??= compile();
+  return compiled;
 }
 
 export class LaunchError extends Error {
@@ -149,23 +155,12 @@ export function parseOutcome(text: string): LaunchOutcome | undefined {
   return undefined;
 }
 
-/** Reads init's one line from the ready pipe without blocking the event loop, then closes it. */
-async function readOutcome(fd: number): Promise<LaunchOutcome | undefined> {
-  try {
-    return parseOutcome(await Bun.file(fd).text());
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Starts init in a new cgroup and namespaces; it forks and execs the command. */
-export function launch(spec: LaunchSpec): Launched {
-  if (spec.cgroupV1ProcsFds.length > MAX_V1_CONTROLLERS) throw new Error("too many cgroup v1 controllers");
-  const keep: unknown[] = [];
+/** The request body launcher.c decodes: the config block, then seven string groups. */
+export function encodeRequest(spec: LaunchSpec): Buffer {
   const values: Record<(typeof CONFIG_FIELDS)[number], number> = {
-    cgroup_fd: spec.cgroupFd,
-    log_fd: spec.logFd,
-    dir_fd: spec.jobDirFd,
+    cgroup_fd: -1,
+    log_fd: -1,
+    dir_fd: -1,
     uid: spec.uid,
     gid: spec.gid,
     host_id_base: spec.hostIdBase,
@@ -177,37 +172,131 @@ export function launch(spec: LaunchSpec): Launched {
     ready_fd: -1,
     v1_count: spec.cgroupV1ProcsFds.length,
   };
-  const config = new BigInt64Array(CONFIG_SLOTS);
+  const config = new BigInt64Array(CONFIG_SLOTS).fill(-1n);
   CONFIG_FIELDS.forEach((field, i) => {
     config[i] = BigInt(values[field]);
   });
-  spec.cgroupV1ProcsFds.forEach((fd, i) => {
-    config[CONFIG_FIELDS.length + i] = BigInt(fd);
-  });
-  // struct launch_strings, in launcher.c's order.
-  const strings = new BigUint64Array([
-    BigInt(ptr(cStrings(spec.argv, keep))),
-    BigInt(ptr(cStrings(spec.env, keep))),
-    BigInt(ptr(cStrings(spec.maskedDirs, keep))),
-    BigInt(ptr(cStrings(spec.maskedFiles, keep))),
-    cString(spec.searchPath, keep),
-    cString(spec.cwd, keep),
-    cString(spec.hostname, keep),
-  ]);
-  const out = new Int32Array(3);
-  const rc = symbols().jobber_launch(ptr(config), ptr(strings), ptr(out));
-  // A use of `keep` after the call: the C strings it holds must outlive it,
-  // and an optimising compiler may end a variable's life at its last use.
-  keep.length = 0;
-  if (rc < 0) throw new LaunchError("clone3", -rc);
-  return { pid: out[0] as number, pidfd: out[1] as number, ready: readOutcome(out[2] as number) };
+  const groups = [
+    spec.argv,
+    spec.env,
+    spec.maskedDirs,
+    spec.maskedFiles,
+    [spec.searchPath],
+    [spec.cwd],
+    [spec.hostname],
+  ];
+  const parts: Buffer[] = [Buffer.from(config.buffer)];
+  for (const group of groups) {
+    const count = Buffer.alloc(4);
+    count.writeUInt32LE(group.length);
+    parts.push(count, ...group.map((value) => Buffer.from(`${value}\0`)));
+  }
+  return Buffer.concat(parts);
 }
 
-/** Reaps an exited init through its pidfd; false while it still runs. */
-export function reap(pidfd: number): boolean {
-  const rc = symbols().jobber_reap(pidfd);
-  if (rc < 0) throw new LaunchError("waitid", -rc);
-  return rc === 0;
+/**
+ * Reads init's line from the ready pipe, then waits for its end of file
+ * (init has exited), without blocking the event loop. Closes the fd at the
+ * end, or when released.
+ */
+function watchReadyPipe(fd: number): Pick<Launched, "outcome" | "exited" | "release"> {
+  const reader = Bun.file(fd).stream().getReader();
+  let released = false;
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    closeSync(fd);
+  };
+  let settleOutcome!: (outcome: LaunchOutcome | undefined) => void;
+  const outcome = new Promise<LaunchOutcome | undefined>((resolve) => {
+    settleOutcome = resolve;
+  });
+  const exited = (async () => {
+    let text = "";
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += Buffer.from(value).toString("latin1");
+        if (text.includes("\n")) settleOutcome(parseOutcome(text));
+      }
+    } catch {
+      // A read cut short (released): the job is not known to be over.
+    } finally {
+      settleOutcome(parseOutcome(text));
+      close();
+    }
+    return !released;
+  })();
+  return {
+    outcome,
+    exited,
+    release: () => {
+      released = true;
+      void reader.cancel().catch(() => {});
+      close();
+    },
+  };
+}
+
+/** The errnos that mean the launcher process is gone (or never answered). */
+const LAUNCHER_GONE = new Set([constants.errno.EPIPE, constants.errno.ECONNRESET, constants.errno.ENOTCONN]);
+
+/**
+ * The launcher process (launcher.c): started on first use, shed of the
+ * daemon's memory, cloning every job's init. Started again if it dies.
+ */
+export class Launcher {
+  private process: { pid: number; pidfd: number; socket: number } | undefined;
+
+  /** The launcher's PID, once started. */
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+
+  /**
+   * Starts init in a new cgroup and namespaces; it forks and execs the
+   * command. If the launcher turns out to be gone, a new one is started and
+   * asked once more, after `beforeRetry` (which must make sure nothing the
+   * old one may have started for this request lives on, or throw).
+   */
+  launch(spec: LaunchSpec, beforeRetry: () => void): Launched {
+    if (spec.cgroupV1ProcsFds.length > MAX_V1_CONTROLLERS) throw new Error("too many cgroup v1 controllers");
+    const body = encodeRequest(spec);
+    const fds = Int32Array.from([spec.cgroupFd, spec.logFd, spec.jobDirFd, ...spec.cgroupV1ProcsFds]);
+    const out = new Int32Array(3);
+    let rc = symbols().jobber_launch(this.socket(), ptr(body), body.length, ptr(fds), fds.length, ptr(out));
+    if (LAUNCHER_GONE.has(-rc)) {
+      // Died since the last job, or during this request: a new one, and one more try.
+      this.stop();
+      beforeRetry();
+      rc = symbols().jobber_launch(this.socket(), ptr(body), body.length, ptr(fds), fds.length, ptr(out));
+    }
+    if (rc < 0) throw new LaunchError("launch", -rc);
+    return { pid: out[0] as number, pidfd: out[1] as number, ...watchReadyPipe(out[2] as number) };
+  }
+
+  /** Ends the launcher process. Running jobs are not its children any more than they are jobberd's: they keep running. */
+  stop(): void {
+    const process = this.process;
+    if (!process) return;
+    this.process = undefined;
+    closeSync(process.socket);
+    symbols().jobber_signal(process.pidfd, constants.signals.SIGKILL);
+    symbols().jobber_reap(process.pidfd, 1);
+    closeSync(process.pidfd);
+  }
+
+  private socket(): number {
+    if (!this.process) {
+      const out = new Int32Array(3);
+      const rc = symbols().jobber_launcher_start(ptr(out));
+      if (rc < 0) throw new LaunchError("starting the launcher", -rc);
+      this.process = { pid: out[0] as number, pidfd: out[1] as number, socket: out[2] as number };
+    }
+    return this.process.socket;
+  }
 }
 
 /** Sends a signal through a pidfd. False when the process is already gone. */
