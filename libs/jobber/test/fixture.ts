@@ -30,7 +30,16 @@ export function createFixture(options: Partial<JobberOptions> = {}): Fixture {
   mkdirSync(join(home, "pool"), { mode: 0o700 });
   writeFileSync(join(home, "secret.key"), "the daemon's private key\n", { mode: 0o600 });
   const open = (overrides: Partial<JobberOptions> = {}) =>
-    openJobber({ home, stateDir, cgroupParent, stopGraceMs: 1000, ...options, ...overrides });
+    openJobber({
+      home,
+      stateDir,
+      cgroupParent,
+      stopGraceMs: 1000,
+      // Tests start a hundred jobs at once while others end: the quota has tests of its own (tenants.test.ts).
+      tenantQuotas: { jobs: 1000 },
+      ...options,
+      ...overrides,
+    });
   const fixture: Fixture = {
     jobber: open(),
     home,

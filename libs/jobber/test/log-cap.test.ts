@@ -16,7 +16,8 @@ beforeAll(() => {
   tenant = fixture.jobber.certificateFromDer(Buffer.from("log cap tenant"));
 });
 
-afterAll(() => {
+afterAll(async () => {
+  await fixture.jobber.cgroupsRemoved();
   expect(fixture.jobber.stats().cgroups).toEqual([]);
   fixture.cleanup();
 });
