@@ -5,13 +5,20 @@ import { join } from "node:path";
 import { Certificate, pemToDer, type TenantHost } from "./certificate";
 import { blockDevicesOf, type CgroupDriver, detectCgroups } from "./cgroup";
 import { joinCommandLine } from "./command-line";
+import {
+  checkEnvironment,
+  checkWorkdir,
+  type JobEnvironment,
+  jobEnvironment,
+  searchPathOf,
+} from "./environment";
 import { CertificateError, errnoCode, JobError } from "./errors";
 import { IdAllocator } from "./ids";
-import { Job, type JobHost } from "./job";
+import { Job, type JobHost, type JobInfo } from "./job";
 import { launch, openPidfd } from "./launch/launch";
 import { DEFAULT_LIMITS, type Limits, type ResolvedLimits, resolveLimits } from "./limits";
 import { ensurePrivateDir } from "./private-dir";
-import { checkArgv, JOB_PATH, resolveProgram } from "./resolve";
+import { checkArgv, resolveProgram } from "./resolve";
 import type { JobStatus } from "./status";
 import { type JobRecord, JobStore } from "./store";
 import { Supervisor } from "./supervisor";
@@ -33,6 +40,17 @@ export interface JobberOptions {
   stopGraceMs?: number;
   /** Problems that are not any caller's fault (a cgroup that would not go away). */
   warn?: (message: string) => void;
+  /**
+   * Called once for every job that ends while this Jobber watches it (adopted
+   * ones too), after its status is recorded. For logs and metrics; it must not throw.
+   */
+  onJobEnded?: (ended: JobEnded) => void;
+}
+
+/** A job that has just ended: whose it was, and the job with its final status. */
+export interface JobEnded {
+  tenant: string;
+  job: JobInfo;
 }
 
 export interface JobberStats {
@@ -79,10 +97,13 @@ export class Jobber implements JobHost, TenantHost {
       options.warn?.("neither the state directory nor / is on a block device: jobs cannot get IO limits");
     }
     this.cgroups = detectCgroups(options.cgroupRoot ?? "/sys/fs/cgroup", this.cgroupParent, ioDevices);
-    this.supervisor = new Supervisor(this.store, options.warn ?? (() => {}));
     this.runAs = options.runAs ?? defaultRunAs();
     this.defaultLimits = options.defaultLimits ?? DEFAULT_LIMITS;
     this.stopGraceMs = options.stopGraceMs ?? 5000;
+    this.supervisor = new Supervisor(this.store, options.warn ?? (() => {}), {
+      stopGraceMs: this.stopGraceMs,
+      onEnded: options.onJobEnded && ((record, status) => options.onJobEnded?.(endedEvent(record, status))),
+    });
     this.maskedPaths = [realpathSync(options.home), realpathSync(options.stateDir)];
     this.adoptRunningJobs();
   }
@@ -154,9 +175,11 @@ export class Jobber implements JobHost, TenantHost {
     return this.ids.next();
   }
 
-  newJob(tenant: string, argv: string[], limits: Limits): Job {
+  newJob(tenant: string, argv: string[], limits: Limits, environment: JobEnvironment = {}): Job {
     checkArgv(argv);
-    const program = resolveProgram(argv[0] as string, this.runAs);
+    const env = checkEnvironment(environment.env ?? []);
+    const workdir = checkWorkdir(environment.workdir || "/");
+    const program = resolveProgram(argv[0] as string, this.runAs, searchPathOf(env), workdir);
     const resolved = resolveLimits(limits, this.defaultLimits);
     if (!this.ioLimitsAvailable && (resolved.ioReadBps > 0 || resolved.ioWriteBps > 0)) {
       // Accepting them would promise a limit nothing enforces.
@@ -173,6 +196,8 @@ export class Jobber implements JobHost, TenantHost {
       program,
       createdAt: new Date().toISOString(),
       limits: resolved,
+      env,
+      workdir,
     };
     return new Job(this, record, false);
   }
@@ -197,9 +222,9 @@ export class Jobber implements JobHost, TenantHost {
         logFd,
         jobDirFd,
         argv: [record.program, ...record.argv.slice(1)],
-        env: [`PATH=${JOB_PATH}`, "HOME=/", `JOBBER_JOB_ID=${id}`],
+        env: jobEnvironment(record.env ?? [], id),
         maskedPaths: this.maskedPaths,
-        cwd: "/",
+        cwd: record.workdir ?? "/",
         hostname: `job-${id}`,
         uid: this.runAs.uid,
         gid: this.runAs.gid,
@@ -289,6 +314,11 @@ export class Jobber implements JobHost, TenantHost {
     closeSync(pidfd);
     return undefined;
   }
+}
+
+function endedEvent(record: JobRecord, status: JobStatus): JobEnded {
+  const { id, argv, command, createdAt, limits, tenant } = record;
+  return { tenant, job: { id, argv, command, createdAt, limits, status } };
 }
 
 /** Opens the job runtime on a state directory, adopting the jobs already running there. */

@@ -48,15 +48,24 @@ function executableFile(path: string, user: RunAs): "ok" | "missing" | "not-exec
  * Resolves a program name the way execvp would for the job's user, before
  * launch, so that a missing or forbidden command is an error of the start
  * call rather than a job that dies. Paths with a slash are taken relative to
- * the job's working directory, "/".
+ * the job's working directory.
  */
-export function resolveProgram(program: string, user: RunAs, searchPath: string = JOB_PATH): string {
+export function resolveProgram(
+  program: string,
+  user: RunAs,
+  searchPath: string = JOB_PATH,
+  workdir = "/",
+): string {
   const notExecutable = (path: string) =>
-    new JobError("INVALID_ARGUMENT", `not an executable file for the job's user (uid ${user.uid}): ${path}`);
+    new JobError("INVALID_ARGUMENT", `not an executable file for the job's user (uid ${user.uid}): ${path}`, {
+      reason: "NOT_EXECUTABLE",
+    });
+  const notFound = (message: string) =>
+    new JobError("INVALID_ARGUMENT", message, { reason: "COMMAND_NOT_FOUND" });
   if (program.includes("/")) {
-    const path = isAbsolute(program) ? program : resolve("/", program);
+    const path = isAbsolute(program) ? program : resolve(workdir, program);
     const state = executableFile(path, user);
-    if (state === "missing") throw new JobError("INVALID_ARGUMENT", `command not found: ${program}`);
+    if (state === "missing") throw notFound(`command not found: ${program}`);
     if (state === "not-executable") throw notExecutable(program);
     return path;
   }
@@ -69,5 +78,5 @@ export function resolveProgram(program: string, user: RunAs, searchPath: string 
     if (state === "not-executable") forbidden ??= candidate;
   }
   if (forbidden) throw notExecutable(forbidden);
-  throw new JobError("INVALID_ARGUMENT", `command not found: ${program} (searched ${searchPath})`);
+  throw notFound(`command not found: ${program} (searched ${searchPath})`);
 }

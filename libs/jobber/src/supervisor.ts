@@ -9,6 +9,16 @@ import { decideStatus, type JobStatus, parseExitRecord } from "./status";
 import type { JobRecord, JobStore } from "./store";
 import { type FileWatch, watchFile } from "./watch";
 
+/** setTimeout's longest delay; a longer timeout is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface SupervisorOptions {
+  /** SIGTERM to SIGKILL when a job's timeout stops it. */
+  stopGraceMs?: number;
+  /** After a job's status is recorded; must not throw (errors are reported through warn). */
+  onEnded?: (record: JobRecord, status: JobStatus) => void;
+}
+
 export class LiveJob {
   readonly logSignal: LogSignal;
   readonly ended: Promise<JobStatus>;
@@ -17,6 +27,8 @@ export class LiveJob {
   private finishing = false;
   private stopping: Promise<JobStatus> | undefined;
   private stopRequested = false;
+  private timedOut = false;
+  private timeoutTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly store: JobStore,
@@ -24,8 +36,9 @@ export class LiveJob {
     private readonly cgroup: JobCgroup,
     /** A pidfd of the job's init; undefined when it could not be opened (a re-adopted job whose init is gone). */
     private pidfd: number | undefined,
-    private readonly onDone: (job: LiveJob) => void,
+    private readonly onDone: (job: LiveJob, status: JobStatus) => void,
     private readonly warn: (message: string) => void,
+    private readonly stopGraceMs = 5000,
   ) {
     this.logSignal = new LogSignal(store.logPath(record.tenant, record.id));
     this.ended = new Promise((resolve) => {
@@ -44,12 +57,44 @@ export class LiveJob {
     this.eventsWatch = watchFile(this.cgroup.eventsPath, () => this.checkPopulated());
     // The job may have emptied its cgroup before the watch began.
     this.checkPopulated();
+    if (!this.finishing) this.armTimeout();
+  }
+
+  /**
+   * A job with a timeout is stopped, as by a user, once it has run that long
+   * since it was created: an adopted job keeps its original deadline, and one
+   * whose deadline passed while no daemon watched is stopped at once.
+   */
+  private armTimeout(): void {
+    const seconds = this.record.limits.timeoutSeconds ?? 0;
+    if (!(seconds > 0)) return;
+    const deadline = Date.parse(this.record.createdAt) + seconds * 1000;
+    const wait = () => {
+      const left = deadline - Date.now();
+      if (left > 0) {
+        this.timeoutTimer = setTimeout(wait, Math.min(left, MAX_TIMER_MS));
+        return;
+      }
+      this.timeoutTimer = undefined;
+      // A stop already under way (a user's) decides how the job is reported.
+      if (this.finishing || this.stopping) return;
+      this.timedOut = true;
+      this.stop(this.stopGraceMs, "timeout").catch((error) =>
+        this.warn(`job ${this.record.id}: cannot stop it at its timeout: ${error}`),
+      );
+    };
+    wait();
+  }
+
+  private clearTimeout(): void {
+    if (this.timeoutTimer !== undefined) clearTimeout(this.timeoutTimer);
+    this.timeoutTimer = undefined;
   }
 
   /** SIGTERM to the command (init forwards it), then SIGKILL to the whole cgroup after `graceMs`. */
-  stop(graceMs: number): Promise<JobStatus> {
+  stop(graceMs: number, cause: "user" | "timeout" = "user"): Promise<JobStatus> {
     if (!this.stopping) {
-      this.stopping = this.terminate(graceMs);
+      this.stopping = this.terminate(graceMs, cause);
       // A stop that failed may be asked for again.
       this.stopping.catch(() => {
         this.stopping = undefined;
@@ -60,15 +105,17 @@ export class LiveJob {
 
   /** Lets go of the job without ending it (daemon shutdown): it keeps running. */
   release(): void {
+    this.clearTimeout();
     this.eventsWatch?.close();
     this.logSignal.end();
     this.closePidfd();
   }
 
-  private async terminate(graceMs: number): Promise<JobStatus> {
-    this.stopRequested = true;
+  private async terminate(graceMs: number, cause: "user" | "timeout"): Promise<JobStatus> {
+    if (cause === "user") this.stopRequested = true;
     try {
-      this.store.markStopRequested(this.record.tenant, this.record.id);
+      if (cause === "user") this.store.markStopRequested(this.record.tenant, this.record.id);
+      else this.store.markTimedOut(this.record.tenant, this.record.id);
     } catch (error) {
       // The status will still say "stopped" (kept in memory); only a daemon
       // restart before the job ends would lose that.
@@ -95,6 +142,7 @@ export class LiveJob {
    */
   private async finish(): Promise<void> {
     this.finishing = true;
+    this.clearTimeout();
     this.eventsWatch?.close();
     const { tenant, id } = this.record;
     this.reapInit();
@@ -103,6 +151,7 @@ export class LiveJob {
       status = decideStatus({
         exit: parseExitRecord(this.store.readExit(tenant, id)),
         stopRequested: this.stopRequested || this.store.stopRequested(tenant, id),
+        timedOut: this.timedOut || this.store.timedOut(tenant, id),
         oomKills: this.cgroup.oomKills(),
         finishedAt: status.finishedAt as string,
       });
@@ -116,7 +165,7 @@ export class LiveJob {
       this.warn(`job ${id}: cannot remove cgroup ${this.cgroup.name}: ${error}`);
     }
     this.logSignal.end();
-    this.onDone(this);
+    this.onDone(this, status);
     this.resolveEnded(status);
   }
 
@@ -154,11 +203,19 @@ export class Supervisor {
   constructor(
     private readonly store: JobStore,
     private readonly warn: (message: string) => void,
+    private readonly options: SupervisorOptions = {},
   ) {}
 
   track(record: JobRecord, cgroup: JobCgroup, pidfd: number | undefined): LiveJob {
-    const onDone = (done: LiveJob) => this.live.delete(done.record.id);
-    const job = new LiveJob(this.store, record, cgroup, pidfd, onDone, this.warn);
+    const onDone = (done: LiveJob, status: JobStatus) => {
+      this.live.delete(done.record.id);
+      try {
+        this.options.onEnded?.(done.record, status);
+      } catch (error) {
+        this.warn(`job ${done.record.id}: the end-of-job listener failed: ${error}`);
+      }
+    };
+    const job = new LiveJob(this.store, record, cgroup, pidfd, onDone, this.warn, this.options.stopGraceMs);
     // Watch first: a job whose watch cannot be set up is not tracked at all.
     // (If it is already over, its bookkeeping ends asynchronously, after the set.)
     job.watch();
