@@ -277,9 +277,11 @@ describe("tenants", () => {
 });
 
 describe("operations", () => {
-  test("every request is logged with tenant, rpc, status and time", async () => {
+  test("every request is logged with a timestamp, rpc, status, tenant and time", async () => {
     await client.getJobs();
-    expect(daemon.output()).toMatch(/[0-9a-f]{12} GetJobs OK \d+\.\dms/);
+    expect(daemon.output()).toMatch(
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO {2}GetJobs OK tenant=[0-9a-f]{12} ms=[\d.]+$/m,
+    );
   });
 
   test("SIGTERM shuts down cleanly and leaves jobs running; the next daemon adopts them", async () => {

@@ -41,7 +41,8 @@ export function reasonOf(error: unknown): string | undefined {
 /** A value of the failure's trailing metadata. */
 export function metadataValue(error: unknown, key: string): string | undefined {
   if (!isServiceError(error)) return undefined;
-  const value = error.metadata?.get(key)?.[0];
+  const metadata = error.metadata;
+  const value = typeof metadata?.get === "function" ? metadata.get(key)[0] : undefined;
   return typeof value === "string" ? value : undefined;
 }
 
