@@ -97,11 +97,12 @@ function configValue(path: string, key: string, def: FlagDef, value: unknown): F
     if (typeof item === "number" && Number.isFinite(item)) return String(item);
     throw wrong(def.multiple ? "an array of strings" : "a string or a number");
   };
+  if (def.multiple && !Array.isArray(value)) throw wrong('an array of strings, e.g. ["a", "b"]');
   if (def.type === "boolean") {
     if (typeof value !== "boolean") throw wrong("true or false");
     return value;
   }
-  if (def.multiple) return Array.isArray(value) ? value.map(scalar) : [scalar(value)];
+  if (Array.isArray(value) && def.multiple) return value.map(scalar);
   if (Array.isArray(value)) throw wrong("a single value");
   return scalar(value);
 }

@@ -71,14 +71,18 @@ function listOf(value: unknown): string[] {
   return Array.isArray(value) ? value.map(String) : typeof value === "string" ? [value] : [];
 }
 
-/** grpc-js's own log lines join jobberd's, in its format; bind failures are reported by jobberd itself. */
-function routeGrpcLogs(logger: ConsolaInstance): void {
+/**
+ * grpc-js's own log lines join jobberd's, in its format. Quiet until the
+ * server is up: a failed bind is reported by jobberd itself, in one line.
+ */
+function routeGrpcLogs(logger: ConsolaInstance): { serving(): void } {
   setLogger({
     error: (...args: unknown[]) => logger.warn(`grpc: ${args.join(" ")}`),
     info: (...args: unknown[]) => logger.info(`grpc: ${args.join(" ")}`),
     debug: () => {},
   } as unknown as Console);
-  setLogVerbosity(logVerbosity.ERROR);
+  setLogVerbosity(logVerbosity.NONE);
+  return { serving: () => setLogVerbosity(logVerbosity.ERROR) };
 }
 
 const serve = defineCommand({
@@ -123,7 +127,7 @@ const serve = defineCommand({
   },
   run: async ({ args }) => {
     const logger = createDaemonLogger(parseLogFormat(String(args["log-format"])));
-    routeGrpcLogs(logger);
+    const grpcLogs = routeGrpcLogs(logger);
     try {
       requireRoot();
       const daemon = await startDaemon({
@@ -137,6 +141,7 @@ const serve = defineCommand({
         metricsListen: args["metrics-listen"] || undefined,
         logger,
       });
+      grpcLogs.serving();
       const stop = (signal: string) => {
         logger.info(`${signal}: shutting down; running jobs keep running and are adopted on the next start`);
         daemon.shutdown().then(() => process.exit(0));

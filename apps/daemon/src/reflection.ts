@@ -14,6 +14,7 @@ import {
 } from "@grpc/grpc-js";
 import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
 import { ReflectionService } from "@grpc/reflection";
+import type { Certificate } from "@jobber/jobber";
 import type { RequestLog } from "./request-log";
 import { toServiceError } from "./status-codes";
 
@@ -38,7 +39,7 @@ function packageDefinition(files: GenFile[]): ConstructorParameters<typeof Refle
 export function addReflectionService(
   server: Server,
   files: GenFile[],
-  authenticate: (call: ServerSurfaceCall) => unknown,
+  authenticate: (call: ServerSurfaceCall) => Certificate,
   log: RequestLog,
 ): void {
   const reflection = new ReflectionService(packageDefinition(files));
@@ -48,15 +49,16 @@ export function addReflectionService(
       for (const [name, handler] of Object.entries(implementation)) {
         guarded[name] = ((call: ServerDuplexStream<unknown, unknown>) => {
           const started = performance.now();
+          let tenant: Certificate;
           try {
-            authenticate(call);
+            tenant = authenticate(call);
           } catch (error) {
             const refusal = toServiceError(error);
             log.request(undefined, "ServerReflectionInfo", refusal.code, started, refusal.details);
             call.emit("error", refusal);
             return;
           }
-          call.on("finish", () => log.request(undefined, "ServerReflectionInfo", status.OK, started));
+          call.on("finish", () => log.request(tenant, "ServerReflectionInfo", status.OK, started));
           (handler as (call: ServerDuplexStream<unknown, unknown>) => void)(call);
         }) as UntypedHandleCall;
       }
