@@ -173,20 +173,14 @@ describe("metrics (--metrics-listen)", () => {
     const startedBefore = sample(before, "jobber_jobs_started_total") ?? 0;
     const exitedBefore = sample(before, 'jobber_jobs_finished_total{status="exited"}') ?? 0;
 
-    const { job } = await client.startJob({ args: ["sh", "-c", "read line < /proc/self/fd/0; sleep 1000"] });
+    const { job } = await client.startJob({ args: ["sh", "-c", "echo ready; sleep 1000"] });
     const jobId = job?.id as bigint;
-    // A follow that stays open while we scrape.
+    // A follow that stays open while we scrape: once its first bytes arrived, the daemon counts it.
     const follow = new AbortController();
-    const following = collect(client.followJobLog({ jobId }, { signal: follow.signal })).catch(
-      () => undefined,
-    );
-    await daemon.waitForLog(/job started tenant=[0-9a-f]{12} id=\d+/);
-    let during = await scrape(daemon);
-    // The stream is set up right after the call arrives: scrape until the daemon counts it (bounded).
-    for (let i = 0; i < 50 && sample(during, "jobber_follow_streams_open") !== 1; i++) {
-      await client.getJob({ jobId });
-      during = await scrape(daemon);
-    }
+    const chunks = client.followJobLog({ jobId }, { signal: follow.signal })[Symbol.asyncIterator]();
+    expect(Buffer.from((await chunks.next()).value as Uint8Array).toString()).toBe("ready\n");
+    const following = chunks.next().catch(() => undefined);
+    const during = await scrape(daemon);
     expect(sample(during, "jobber_follow_streams_open")).toBe(1);
     expect(sample(during, "jobber_jobs_running")).toBeGreaterThanOrEqual(1);
     expect(sample(during, "jobber_jobs_started_total")).toBe(startedBefore + 1);
