@@ -18,7 +18,7 @@ export interface FollowOptions {
   until?: bigint;
   write?: (chunk: Uint8Array) => Promise<void>;
   retry?: RetryPolicy;
-  /** Told when the stream broke and jb is about to ask again. */
+  /** Told once when the stream broke and jb starts asking again (not at every attempt). */
   onReconnect?: (offset: bigint, cause: unknown) => void;
 }
 
@@ -65,7 +65,7 @@ export async function followToStdout(
         if (!isRetryable(error)) throw error;
         const delay = retry.delaysMs[failures++];
         if (delay === undefined) throw new FollowLostError(offset, error);
-        onReconnect?.(offset, error);
+        if (failures === 1) onReconnect?.(offset, error);
         await sleep(delay, detach.signal);
         if (detach.signal.aborted) return "detached";
       }

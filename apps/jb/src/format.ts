@@ -91,6 +91,8 @@ export interface JobJson {
     io_read_bps: number;
     io_write_bps: number;
     pids_max: number;
+    /** 0: none. */
+    timeout_seconds: number;
   } | null;
 }
 
@@ -114,6 +116,7 @@ export function jobJson(job: Job): JobJson {
           io_read_bps: Number(job.limits.ioReadBps),
           io_write_bps: Number(job.limits.ioWriteBps),
           pids_max: Number(job.limits.pidsMax),
+          timeout_seconds: job.limits.timeoutSeconds,
         }
       : null,
   };

@@ -105,7 +105,14 @@ describe("jobJson", () => {
       created_at: "2026-11-28T22:59:03Z",
       finished_at: null,
       failure_reason: null,
-      limits: { cpus: 0.5, memory_bytes: 256 << 20, io_read_bps: 0, io_write_bps: 0, pids_max: 100 },
+      limits: {
+        cpus: 0.5,
+        memory_bytes: 256 << 20,
+        io_read_bps: 0,
+        io_write_bps: 0,
+        pids_max: 100,
+        timeout_seconds: 0,
+      },
     });
   });
 
