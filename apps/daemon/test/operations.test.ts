@@ -372,6 +372,34 @@ describe("config file and flags", () => {
   });
 });
 
+describe("contrib/systemd", () => {
+  test("the sample config starts jobberd (with the test's own directories and ports)", async () => {
+    const own = await startDaemonProcess([
+      ...["--config", join(ROOT, "contrib/systemd/jobberd.toml"), "--metrics-listen", "127.0.0.1:0"],
+    ]);
+    try {
+      // The file's log-format and san took effect.
+      expect(JSON.parse(own.output().split("\n")[0] as string).msg).toContain("created a CA");
+      const cert = new (await import("node:crypto")).X509Certificate(
+        readFileSync(join(own.home, "server.crt")),
+      );
+      expect(cert.subjectAltName).toContain("DNS:jobs.example.com");
+    } finally {
+      await own.cleanup();
+    }
+  });
+
+  test("the unit file passes systemd-analyze verify", async () => {
+    const unit = join(scratch, "jobberd.service");
+    const text = readFileSync(join(ROOT, "contrib/systemd/jobberd.service"), "utf8");
+    // verify wants the binary to exist: any executable stands in for it.
+    writeFileSync(unit, text.replaceAll("/usr/local/bin/jobberd", process.execPath));
+    const verify = Bun.spawnSync(["systemd-analyze", "verify", unit], { stderr: "pipe" });
+    expect(verify.stderr.toString()).toBe("");
+    expect(verify.exitCode).toBe(0);
+  });
+});
+
 describe("bootstrap and identities", () => {
   test("without --san a client dialing another address is refused; with it, it gets in", async () => {
     // 127.0.0.2 is loopback too, but not in the default certificate.
