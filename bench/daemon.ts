@@ -12,8 +12,8 @@ const MAIN = resolve(import.meta.dir, "../apps/daemon/src/main.ts");
 export const BENCH_ROOT = "/var/tmp";
 let daemons = 0;
 const KEEP_LOG_CHARS = 64 * 1024;
-/** jobberd's request log line: "<tenant> <Rpc> OK <ms>ms". */
-const REQUEST_LINE = / (\w+) OK (\d+(?:\.\d+)?)ms$/;
+/** jobberd's request log line: "<time> INFO  <Rpc> OK tenant=<tenant> ms=<ms>". */
+const REQUEST_LINE = / (\w+) OK tenant=\S+ ms=(\d+(?:\.\d+)?)$/;
 
 export interface BenchDaemon {
   pid: number;

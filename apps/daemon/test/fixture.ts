@@ -50,6 +50,7 @@ export const JOBBERD_FROM_SOURCE = ["bun", MAIN];
 export async function startDaemonProcess(
   extraArgs: string[] = [],
   command: string[] = JOBBERD_FROM_SOURCE,
+  listen = "127.0.0.1:0",
 ): Promise<DaemonProcess> {
   const home = join(mkdtempSync(join(TEST_ROOT, "jobberd-home-")), "home");
   const stateDir = mkdtempSync(join(TEST_ROOT, "jobberd-state-"));
@@ -60,7 +61,7 @@ export async function startDaemonProcess(
     home,
     stateDir,
     cgroupParent,
-    listen: "127.0.0.1:0",
+    listen,
     extraArgs: ["--stop-grace", "1s", "--cgroup-parent", cgroupParent, ...extraArgs],
   });
 }

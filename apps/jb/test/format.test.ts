@@ -105,7 +105,14 @@ describe("jobJson", () => {
       created_at: "2026-11-28T22:59:03Z",
       finished_at: null,
       failure_reason: null,
-      limits: { cpus: 0.5, memory_bytes: 256 << 20, io_read_bps: 0, io_write_bps: 0, pids_max: 100 },
+      limits: {
+        cpus: 0.5,
+        memory_bytes: 256 << 20,
+        io_read_bps: 0,
+        io_write_bps: 0,
+        pids_max: 100,
+        timeout_seconds: 0,
+      },
     });
   });
 
@@ -125,7 +132,8 @@ describe("exitCodeOf and endingNote", () => {
     expect(exitCodeOf(job({ status: JobStatus.STOPPED, signal: "SIGTERM" }))).toBe(143);
     expect(exitCodeOf(job({ status: JobStatus.STOPPED, exitCode: 0 }))).toBe(0);
     expect(exitCodeOf(job({ status: JobStatus.OOM_KILLED, signal: "SIGKILL" }))).toBe(137);
-    expect(exitCodeOf(job({ status: JobStatus.FAILED }))).toBe(1);
+    expect(exitCodeOf(job({ status: JobStatus.FAILED }))).toBe(126);
+    expect(exitCodeOf(job({ status: JobStatus.TIMED_OUT, signal: "SIGTERM" }))).toBe(124);
   });
 
   test("a note on stderr only when the job did not simply exit", () => {

@@ -1,9 +1,10 @@
 // The public surface of the job library: what the daemon needs, nothing more.
 export type { Certificate } from "./certificate";
 export { joinCommandLine, splitCommandLine } from "./command-line";
-export { CertificateError, type ErrorCode, JobError, SetupError } from "./errors";
+export type { JobEnvironment } from "./environment";
+export { CertificateError, type ErrorCode, type ErrorReason, JobError, SetupError } from "./errors";
 export { describeStatus, type Job, type JobInfo } from "./job";
-export { type Jobber, type JobberOptions, type JobberStats, openJobber } from "./jobber";
+export { type Jobber, type JobberOptions, type JobberStats, type JobEnded, openJobber } from "./jobber";
 export { DEFAULT_LIMITS, type Limits, type ResolvedLimits } from "./limits";
 export { ensurePrivateDir } from "./private-dir";
 export type { JobState, JobStatus } from "./status";

@@ -6,14 +6,21 @@ import { join } from "node:path";
 import { Certificate, pemToDer, type TenantHost } from "./certificate";
 import { blockDevicesOf, type CgroupDriver, detectCgroups } from "./cgroup";
 import { joinCommandLine } from "./command-line";
+import {
+  checkEnvironment,
+  checkWorkdir,
+  type JobEnvironment,
+  jobEnvironment,
+  searchPathOf,
+} from "./environment";
 import { CertificateError, errnoCode, JobError, SetupError } from "./errors";
 import { IDS_PER_TENANT, TenantIdRanges } from "./id-ranges";
 import { IdAllocator } from "./ids";
-import { Job, type JobHost } from "./job";
+import { Job, type JobHost, type JobInfo } from "./job";
 import { errnoName, Launcher, type LaunchOutcome, type LaunchSpec, openPidfd } from "./launch/launch";
 import { DEFAULT_LIMITS, type Limits, type ResolvedLimits, resolveLimits } from "./limits";
 import { ensurePrivateDir } from "./private-dir";
-import { checkArgv, JOB_PATH } from "./resolve";
+import { checkArgv } from "./resolve";
 import { DEFAULT_RUN_AS, JOB_RLIMITS, MASKED_DIRS, MASKED_FILES } from "./sandbox";
 import type { JobStatus } from "./status";
 import { type JobRecord, JobStore } from "./store";
@@ -36,6 +43,17 @@ export interface JobberOptions {
   stopGraceMs?: number;
   /** Problems that are not any caller's fault (a cgroup that would not go away). */
   warn?: (message: string) => void;
+  /**
+   * Called once for every job that ends while this Jobber watches it (adopted
+   * ones too), after its status is recorded. For logs and metrics; it must not throw.
+   */
+  onJobEnded?: (ended: JobEnded) => void;
+}
+
+/** A job that has just ended: whose it was, and the job with its final status. */
+export interface JobEnded {
+  tenant: string;
+  job: JobInfo;
 }
 
 export interface JobberStats {
@@ -74,7 +92,6 @@ export class Jobber implements JobHost, TenantHost {
       options.warn?.("neither the state directory nor / is on a block device: jobs cannot get IO limits");
     }
     this.cgroups = detectCgroups(options.cgroupRoot ?? "/sys/fs/cgroup", this.cgroupParent, ioDevices);
-    this.supervisor = new Supervisor(this.store, options.warn ?? (() => {}));
     this.runAs = options.runAs ?? DEFAULT_RUN_AS;
     if (!(this.runAs.uid < IDS_PER_TENANT && this.runAs.gid < IDS_PER_TENANT)) {
       throw new SetupError(
@@ -85,6 +102,10 @@ export class Jobber implements JobHost, TenantHost {
     this.idRanges = new TenantIdRanges(options.stateDir);
     this.defaultLimits = options.defaultLimits ?? DEFAULT_LIMITS;
     this.stopGraceMs = options.stopGraceMs ?? 5000;
+    this.supervisor = new Supervisor(this.store, options.warn ?? (() => {}), {
+      stopGraceMs: this.stopGraceMs,
+      onEnded: options.onJobEnded && ((record, status) => options.onJobEnded?.(endedEvent(record, status))),
+    });
     this.maskedPaths = [...MASKED_DIRS, realpathSync(options.home), realpathSync(options.stateDir)];
     this.adoptRunningJobs();
   }
@@ -156,8 +177,10 @@ export class Jobber implements JobHost, TenantHost {
     return this.ids.next();
   }
 
-  newJob(tenant: string, argv: string[], limits: Limits): Job {
+  newJob(tenant: string, argv: string[], limits: Limits, environment: JobEnvironment = {}): Job {
     checkArgv(argv);
+    const env = checkEnvironment(environment.env ?? []);
+    const workdir = checkWorkdir(environment.workdir || "/");
     const resolved = resolveLimits(limits, this.defaultLimits);
     if (!this.ioLimitsAvailable && (resolved.ioReadBps > 0 || resolved.ioWriteBps > 0)) {
       // Accepting them would promise a limit nothing enforces.
@@ -175,6 +198,8 @@ export class Jobber implements JobHost, TenantHost {
       program: argv[0] as string,
       createdAt: new Date().toISOString(),
       limits: resolved,
+      env,
+      workdir,
     };
     return new Job(this, record, false);
   }
@@ -201,11 +226,11 @@ export class Jobber implements JobHost, TenantHost {
         logFd,
         jobDirFd,
         argv: record.argv,
-        env: [`PATH=${JOB_PATH}`, "HOME=/", `JOBBER_JOB_ID=${id}`],
-        searchPath: JOB_PATH,
+        env: jobEnvironment(record.env ?? [], id),
+        searchPath: searchPathOf(record.env ?? []),
         maskedDirs: this.maskedPaths,
         maskedFiles: MASKED_FILES,
-        cwd: "/",
+        cwd: record.workdir ?? "/",
         hostname: `job-${id}`,
         uid: this.runAs.uid,
         gid: this.runAs.gid,
@@ -347,6 +372,11 @@ export class Jobber implements JobHost, TenantHost {
   }
 }
 
+function endedEvent(record: JobRecord, status: JobStatus): JobEnded {
+  const { id, argv, command, createdAt, limits, tenant } = record;
+  return { tenant, job: { id, argv, command, createdAt, limits, status } };
+}
+
 /** Opens the job runtime on a state directory, adopting the jobs already running there. */
 export function openJobber(options: JobberOptions): Jobber {
   return new Jobber(options);
@@ -356,19 +386,20 @@ export function openJobber(options: JobberOptions): Jobber {
 function launchRefusal(record: JobRecord, outcome: LaunchOutcome & { ok: false }): JobError | undefined {
   const program = record.argv[0] as string;
   if (outcome.step === "resolve") {
-    return outcome.errno === constants.errno.EACCES
-      ? new JobError("INVALID_ARGUMENT", `not an executable file for the job's user: ${program}`)
-      : new JobError(
-          "INVALID_ARGUMENT",
-          program.includes("/")
-            ? `command not found: ${program}`
-            : `command not found: ${program} (searched ${JOB_PATH})`,
-        );
+    if (outcome.errno === constants.errno.EACCES) {
+      return new JobError("INVALID_ARGUMENT", `not an executable file for the job's user: ${program}`, {
+        reason: "NOT_EXECUTABLE",
+      });
+    }
+    const searched = program.includes("/") ? "" : ` (searched ${searchPathOf(record.env ?? [])})`;
+    return new JobError("INVALID_ARGUMENT", `command not found: ${program}${searched}`, {
+      reason: "COMMAND_NOT_FOUND",
+    });
   }
   if (outcome.step === "chdir") {
     return new JobError(
       "INVALID_ARGUMENT",
-      `cannot enter the working directory: ${errnoName(outcome.errno)}`,
+      `cannot enter the working directory ${record.workdir ?? "/"}: ${errnoName(outcome.errno)}`,
     );
   }
   return undefined;

@@ -76,8 +76,8 @@ describe("output", () => {
     const a = await first.next();
     const b = await second.next();
     expect(a.value).toBe(b.value);
-    await first.return();
-    await second.return();
+    await first.return?.();
+    await second.return?.();
     await live.stop(0);
   });
 
