@@ -199,7 +199,8 @@ export function formatTable(rows: Target[], figures: Figures): string {
     row.baselineKey ? `${cell(figures[row.baselineKey], row.unit)} (${row.baselineKey})` : "—",
     row.ratio === undefined || Number.isNaN(row.ratio) ? "—" : `${cell(row.ratio)}×`,
     row.target ?? "—",
-    row.met === undefined ? "" : row.met ? "yes" : "NO",
+    // A target whose figure or baseline is missing is not judged.
+    row.met === undefined ? (row.target ? "n/a" : "") : row.met ? "yes" : "NO",
   ]);
   const widths = header.map((title, i) =>
     Math.max(title.length, ...lines.map((line) => line[i]?.length ?? 0)),
