@@ -72,6 +72,7 @@ describe("grpc-js service definition", () => {
     ]);
     for (const method of JobService.methods) {
       const definition = jobServiceDefinition[method.localName as keyof typeof jobServiceDefinition];
+      if (!definition) throw new Error(`no definition for ${method.name}`);
       expect(definition.path).toBe(`/jobber.v1.JobService/${method.name}`);
       expect(definition.requestStream).toBe(false);
       expect(definition.responseStream).toBe(method.name === "FollowJobLog");
