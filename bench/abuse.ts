@@ -3,6 +3,8 @@
 // window and reads nothing), GetJobLog snapshots by the dozen, and snapshots
 // never read. Each figure is jobberd's RSS growth (MiB) over its RSS before.
 // The tests (apps/daemon/test/memory.test.ts) bound the same attacks.
+
+import { JobStatus } from "../proto/src/index.ts";
 import {
   concurrentSnapshots,
   MiB,
@@ -11,8 +13,7 @@ import {
   settledRssMiB,
   stalledFollowers,
   stalledSnapshots,
-} from "../apps/daemon/test/abuse";
-import { JobStatus } from "../proto/src/index.ts";
+} from "./abusive-clients";
 import type { BenchDaemon } from "./daemon";
 
 export interface AbuseResult {

@@ -1,19 +1,29 @@
 // A real jobberd process for the benchmarks: a free port, temporary home and
 // state directories under /var/tmp, its RSS and CPU time read from /proc, and
 // a cleanup that leaves no job, cgroup or directory behind.
+//
+// Nothing here reads jobberd's log, whose wording and format are jobberd's to
+// change: its port and its handlers' timings come from bench/daemon-hook.ts,
+// loaded into it with `bun --preload`; the log is kept only to show when
+// something fails.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { stripVTControlCharacters } from "node:util";
 import type { Subprocess } from "bun";
 import { connectJobService, type JobClient, JobStatus } from "../proto/src/index.ts";
 import { onCleanup } from "./cleanup";
+import type { HookQuery, HookReport } from "./daemon-hook";
+import { cpuSeconds, minorFaults, rssKiB } from "./proc";
 
 const MAIN = resolve(import.meta.dir, "../apps/daemon/src/main.ts");
+const HOOK = resolve(import.meta.dir, "daemon-hook.ts");
 /** Not /tmp: jobs get a private /tmp. */
 export const BENCH_ROOT = "/var/tmp";
+const LISTEN_HOST = "127.0.0.1";
+/** Start-up includes bootstrapping a CA and keys; past this, something is wrong. */
+const BIND_TIMEOUT_MS = 30_000;
 let daemons = 0;
 const KEEP_LOG_CHARS = 64 * 1024;
-/** jobberd's request log line: "<tenant> <Rpc> OK <ms>ms". */
-const REQUEST_LINE = / (\w+) OK (\d+(?:\.\d+)?)ms$/;
 
 export interface BenchDaemon {
   pid: number;
@@ -32,8 +42,11 @@ export interface BenchDaemon {
   minorFaults(): number;
   /** The tail of what it logged, for error messages. */
   logTail(): string;
-  /** Server-side durations (ms, from jobberd's request log) of successful `rpc` calls, oldest first. */
-  serverTimes(rpc: string): number[];
+  /**
+   * Time (ms) each successful `rpc` call spent in jobberd's handler, oldest
+   * first, as bench/daemon-hook.ts measured it inside jobberd.
+   */
+  serverTimes(rpc: string): Promise<number[]>;
   /** Stops every job still running (StopJob) and checks that no process, cgroup or job is left. */
   stopAllJobs(): Promise<LeftoverReport>;
   /** Stops jobs, kills jobberd, removes its directories. Safe to call twice. */
@@ -52,6 +65,36 @@ export interface DaemonOptions {
   /** Where its home and state directory go; BENCH_ROOT unless set. */
   root?: string;
   extraArgs?: string[];
+  /**
+   * Flags (name without dashes → value) passed only if this jobberd has them,
+   * such as per-tenant quotas the bench must raise past its own sizes (it runs
+   * everything as one tenant). A jobberd without them has no such limit.
+   */
+  ifSupported?: Record<string, string>;
+}
+
+let knownFlags: Set<string> | undefined;
+
+/** The flags jobberd's --help lists (its command-line contract). */
+function daemonFlags(): Set<string> {
+  if (!knownFlags) {
+    const help = Bun.spawnSync([process.execPath, MAIN, "--help"], {
+      stdin: "ignore",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    // Colours are escape sequences between the dashes and the name.
+    const text = stripVTControlCharacters(`${help.stdout.toString()}${help.stderr.toString()}`);
+    knownFlags = new Set([...text.matchAll(/--([a-z][a-z-]*)/g)].map((match) => match[1] as string));
+  }
+  return knownFlags;
+}
+
+function supportedArgs(flags: Record<string, string> | undefined): string[] {
+  if (!flags) return [];
+  const known = daemonFlags();
+  return Object.entries(flags)
+    .filter(([flag]) => known.has(flag))
+    .flatMap(([flag, value]) => [`--${flag}`, value]);
 }
 
 export async function startBenchDaemon(options: DaemonOptions = {}): Promise<BenchDaemon> {
@@ -61,18 +104,23 @@ export async function startBenchDaemon(options: DaemonOptions = {}): Promise<Ben
   // A cgroup parent of its own: jobs of other daemons on this host (tests)
   // are named by their ids too, and cleanup may kill whatever is in it.
   const cgroupParent = `jobber-bench-${process.pid}-${++daemons}`;
+  let bound: (port: number) => void = () => {};
+  const serverTimeAnswers = new Map<string, ((milliseconds: number[]) => void)[]>();
   const child = Bun.spawn(
     [
-      "bun",
+      process.execPath,
+      "--preload",
+      HOOK,
       MAIN,
       "--listen",
-      "127.0.0.1:0",
+      `${LISTEN_HOST}:0`,
       "--home",
       home,
       "--state-dir",
       stateDir,
       "--cgroup-parent",
       cgroupParent,
+      ...supportedArgs(options.ifSupported),
       ...(options.extraArgs ?? []),
     ],
     {
@@ -83,36 +131,28 @@ export async function startBenchDaemon(options: DaemonOptions = {}): Promise<Ben
       // Its own process group: Ctrl+C reaches the benchmark alone, which then
       // stops the jobs through jobberd before it kills it.
       detached: true,
+      ipc(message: HookReport) {
+        if (message.type === "bound") bound(message.port);
+        else serverTimeAnswers.get(message.rpc)?.shift()?.(message.milliseconds);
+      },
     },
   );
   const clients: JobClient[] = [];
-  const serverTimes = new Map<string, number[]>();
   let log = "";
-  let listening: (address: string) => void = () => {};
-  const address = new Promise<string>((resolveAddress, reject) => {
-    listening = resolveAddress;
+  let bindTimer: Timer | undefined;
+  const port = new Promise<number>((resolvePort, reject) => {
+    bound = resolvePort;
+    bindTimer = setTimeout(
+      () => reject(new Error(`jobberd did not listen within ${BIND_TIMEOUT_MS / 1000} s:\n${log}`)),
+      BIND_TIMEOUT_MS,
+    );
     child.exited.then((code) => reject(new Error(`jobberd exited (${code}) before listening:\n${log}`)));
   });
-  // jobberd logs a line per request; the pipe must be drained or it blocks.
+  // The pipes must be drained or jobberd blocks; what it says is kept for errors.
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
-    let partialLine = "";
-    for await (const chunk of stream) {
-      const text = decoder.decode(chunk, { stream: true });
-      log = (log + text).slice(-KEEP_LOG_CHARS);
-      const match = /listening on (\S+)/.exec(log);
-      if (match) listening(match[1] as string);
-      const lines = (partialLine + text).split("\n");
-      partialLine = lines.pop() as string;
-      for (const line of lines) {
-        const request = REQUEST_LINE.exec(line);
-        if (!request) continue;
-        const [, rpc, ms] = request as unknown as [string, string, string];
-        const times = serverTimes.get(rpc) ?? [];
-        times.push(Number(ms));
-        serverTimes.set(rpc, times);
-      }
-    }
+    for await (const chunk of stream)
+      log = (log + decoder.decode(chunk, { stream: true })).slice(-KEEP_LOG_CHARS);
   };
   void pump(child.stdout);
   void pump(child.stderr);
@@ -131,9 +171,20 @@ export async function startBenchDaemon(options: DaemonOptions = {}): Promise<Ben
     },
     rssKiB: () => rssKiB(child.pid),
     cpuSeconds: () => cpuSeconds(child.pid),
-    minorFaults: () => procStat(child.pid).minorFaults,
+    minorFaults: () => minorFaults(child.pid),
     logTail: () => log,
-    serverTimes: (rpc) => [...(serverTimes.get(rpc) ?? [])],
+    async serverTimes(rpc) {
+      const exited = child.exited.then((code) => {
+        throw new Error(`jobberd exited (${code}) before it told its ${rpc} times:\n${log}`);
+      });
+      const answer = new Promise<number[]>((resolveAnswer) => {
+        const waiting = serverTimeAnswers.get(rpc) ?? [];
+        waiting.push(resolveAnswer);
+        serverTimeAnswers.set(rpc, waiting);
+      });
+      child.send({ type: "serverTimes", rpc } satisfies HookQuery);
+      return Promise.race([answer, exited]);
+    },
     stopAllJobs: () => stopAllJobs(daemon, child),
     async cleanup() {
       if (cleaned) return;
@@ -152,33 +203,12 @@ export async function startBenchDaemon(options: DaemonOptions = {}): Promise<Ben
     },
   };
   onCleanup(`jobberd ${child.pid}`, () => daemon.cleanup());
-  daemon.address = await address;
+  try {
+    daemon.address = `${LISTEN_HOST}:${await port}`;
+  } finally {
+    clearTimeout(bindTimer);
+  }
   return daemon;
-}
-
-function statusField(pid: number, field: string): string {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8")
-    .split("\n")
-    .find((candidate) => candidate.startsWith(`${field}:`));
-  if (!line) throw new Error(`/proc/${pid}/status has no ${field}`);
-  return line.slice(field.length + 1).trim();
-}
-
-export function rssKiB(pid: number): number {
-  return Number.parseInt(statusField(pid, "VmRSS"), 10);
-}
-
-function procStat(pid: number): { minorFaults: number; cpuSeconds: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name, which is in parentheses and may hold spaces;
-  // utime and stime are in clock ticks, 100 Hz on Linux.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return { minorFaults: Number(fields[7]), cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100 };
-}
-
-/** utime + stime of a process, in seconds. */
-export function cpuSeconds(pid: number): number {
-  return procStat(pid).cpuSeconds;
 }
 
 /** Runs `task` over `items`, at most `limit` at a time. */

@@ -2,10 +2,10 @@
 // running `sleep`s, and StartJob latency while they run. Also what the jobs
 // themselves hold (their processes' PSS), the daemon's fds and inotify
 // watches, and the host limits that bound the count.
-import { readdirSync, readFileSync } from "node:fs";
-import { inotifyWatches } from "../apps/daemon/test/fixture";
+import { readFileSync } from "node:fs";
 import { type JobClient, JobStatus } from "../proto/src/index.ts";
 import type { BenchDaemon, LeftoverReport } from "./daemon";
+import { fdCount, inotifyWatches, threadCount, treePssKiB } from "./proc";
 import { type Summary, summarize } from "./stats";
 
 export interface ManyJobsResult {
@@ -59,33 +59,6 @@ export function hostLimits(daemonPid: number): HostLimits {
     daemonOpenFilesLimit: Number(limitOf(daemonPid, "Max open files")),
     daemonProcessesLimit: limitOf(daemonPid, "Max processes"),
   };
-}
-
-function fdCount(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
-}
-
-function threadCount(pid: number): number {
-  return readdirSync(`/proc/${pid}/task`).length;
-}
-
-/** PSS (KiB) of `pid` and all its descendants. */
-function treePssKiB(pid: number): number {
-  let total = 0;
-  const visit = (current: number) => {
-    try {
-      const rollup = readFileSync(`/proc/${current}/smaps_rollup`, "utf8");
-      total += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0);
-      for (const task of readdirSync(`/proc/${current}/task`)) {
-        const children = readFileSync(`/proc/${current}/task/${task}/children`, "utf8").trim();
-        for (const child of children ? children.split(" ") : []) visit(Number(child));
-      }
-    } catch {
-      // Gone while we looked.
-    }
-  };
-  visit(pid);
-  return total;
 }
 
 /** Host PIDs of the inits of the daemon's running jobs (a finished job's PID may be reused). */

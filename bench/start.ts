@@ -1,5 +1,6 @@
-// Start latency: StartJob on a warm mTLS connection, until the job's init
-// runs in its cgroup and namespaces, against a bare Bun.spawn.
+// Start latency: StartJob on a warm mTLS connection, until the job's command
+// has been executed in its sandbox, against a bare Bun.spawn; and the whole
+// life of such a job (StartJob, then FollowJobLog to its end).
 import type { BenchDaemon } from "./daemon";
 import { type Summary, summarize } from "./stats";
 
@@ -7,7 +8,7 @@ export interface StartResult {
   start: Summary;
   /** StartJob, then FollowJobLog until it ends: a job's whole life as its client sees it. */
   run: Summary;
-  /** jobberd's own time for the same calls (its request log, 0.1 ms resolution). */
+  /** jobberd's own time for the same calls: in its StartJob handler (bench/daemon-hook.ts). */
   startServer: Summary;
   spawn: Summary;
   /** A unary call that does nothing (GetJobs, no jobs listed) on the same connection: the transport's share. */
@@ -30,7 +31,7 @@ export async function benchStart(
     await client.getJobs();
     if (i >= options.warmup) unaryRoundTrip.push(performance.now() - began);
   }
-  const serverTimesBefore = daemon.serverTimes("StartJob").length;
+  const serverTimesBefore = (await daemon.serverTimes("StartJob")).length;
   const start: number[] = [];
   const run: number[] = [];
   let cpuBefore = 0;
@@ -54,7 +55,12 @@ export async function benchStart(
   }
   const daemonCpuMsPerJob = ((daemon.cpuSeconds() - cpuBefore) * 1000) / options.samples;
   const daemonMinorFaultsPerJob = (daemon.minorFaults() - faultsBefore) / options.samples;
-  const startServer = daemon.serverTimes("StartJob").slice(serverTimesBefore + options.warmup);
+  const startServer = (await daemon.serverTimes("StartJob")).slice(serverTimesBefore + options.warmup);
+  if (startServer.length !== options.samples) {
+    throw new Error(
+      `jobberd's handler timed ${startServer.length} StartJob calls, expected ${options.samples}`,
+    );
+  }
 
   const spawn: number[] = [];
   for (let i = 0; i < options.warmup + options.samples; i++) {

@@ -8,7 +8,8 @@
 // processes would), handshaken before the clock starts.
 import { connectJobService, type JobClient } from "../proto/src/index.ts";
 import { onCleanup } from "./cleanup";
-import { type BenchDaemon, cpuSeconds } from "./daemon";
+import type { BenchDaemon } from "./daemon";
+import { cpuSeconds } from "./proc";
 import { startRawServer } from "./raw-grpc";
 
 const MIB = 1024 * 1024;

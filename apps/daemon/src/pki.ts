@@ -4,8 +4,10 @@
 // Home layout (see the brief, §4): ca.crt (+ ca.key when jobberd made it),
 // server.crt + server.key, pool/*.crt (the clients let in), and the client
 // side's own client.crt + client.key.
+import { X509Certificate as NodeX509Certificate } from "node:crypto";
 import { constants } from "node:fs";
-import { access, chmod, readFile, writeFile } from "node:fs/promises";
+import { access, chmod, lchown, lstat, open, readFile, writeFile } from "node:fs/promises";
+import { isIP } from "node:net";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { ensurePrivateDir } from "@jobber/jobber";
@@ -145,12 +147,47 @@ export function certificateHash(der: Uint8Array): string {
   return new Bun.CryptoHasher("sha256").update(der).digest("hex");
 }
 
+const DNS_NAME = /^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/** `--san` values split into DNS names and IP addresses; anything else is refused. */
+export function splitServerNames(names: readonly string[]): { dnsNames: string[]; ipAddresses: string[] } {
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  for (const name of names) {
+    if (isIP(name) !== 0) ipAddresses.push(name);
+    else if (DNS_NAME.test(name) && name.length <= 253) dnsNames.push(name.toLowerCase());
+    else {
+      throw new IdentityError(
+        "INVALID_ARGUMENT",
+        `--san ${JSON.stringify(name)} is neither a DNS name (e.g. jobs.example.com) nor an IP address`,
+      );
+    }
+  }
+  return { dnsNames, ipAddresses };
+}
+
+/** Of `names`, those the home's server certificate does not cover (they were asked for after it was made). */
+export async function missingServerNames(home: string, names: readonly string[]): Promise<string[]> {
+  if (names.length === 0) return [];
+  const { dnsNames, ipAddresses } = splitServerNames(names);
+  const cert = new NodeX509Certificate(await readFile(homePaths(home).serverCert));
+  return [
+    ...dnsNames.filter((name) => cert.checkHost(name, { wildcards: false }) === undefined),
+    ...ipAddresses.filter((ip) => cert.checkIP(ip) === undefined),
+  ];
+}
+
 /**
  * Creates `home` as a complete PKI when it has no server certificate: a CA, a
- * server certificate for this machine, and a first client identity that is
- * added to the pool. A home that has a server certificate is left as it is.
+ * server certificate for this machine (localhost, the host name, loopback,
+ * and `extraNames`: DNS names and IP addresses), and a first client identity
+ * that is added to the pool. A home that has a server certificate is left as it is.
  */
-export async function bootstrapHome(home: string): Promise<{ created: boolean }> {
+export async function bootstrapHome(
+  home: string,
+  extraNames: readonly string[] = [],
+): Promise<{ created: boolean }> {
+  const extra = splitServerNames(extraNames);
   const paths = homePaths(home);
   ensurePrivateDir(home, "home directory");
   if (await exists(paths.serverCert)) return { created: false };
@@ -182,8 +219,8 @@ export async function bootstrapHome(home: string): Promise<{ created: boolean }>
     profile: "server",
     commonName: machineName,
     issuer: ca,
-    dnsNames: [...new Set(["localhost", machineName].filter((name) => name !== ""))],
-    ipAddresses: ["127.0.0.1", "::1"],
+    dnsNames: [...new Set(["localhost", machineName, ...extra.dnsNames].filter((name) => name !== ""))],
+    ipAddresses: [...new Set(["127.0.0.1", "::1", ...extra.ipAddresses])],
   });
   const client = await createIdentity({ profile: "client", commonName: "jobber client", issuer: ca });
 
@@ -232,15 +269,24 @@ export async function loadCertificateAuthority(home: string): Promise<Identity> 
 
 const IDENTITY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** A user a client identity is handed to. */
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
 /**
  * Issues a new client identity signed by the home's CA. `outDir` becomes a
  * usable client home (client.crt, client.key, ca.crt) and the certificate is
- * let in by adding it to `<home>/pool/<name>.crt`.
+ * let in by adding it to `<home>/pool/<name>.crt`. With `owner`, the
+ * directory and its files belong to that user (still 0700 and 0600): the
+ * person the identity is for can use it, nobody else can.
  */
 export async function issueClientIdentity(
   home: string,
   name: string,
   outDir: string,
+  owner?: Owner,
 ): Promise<{ certPath: string; keyPath: string; hash: string }> {
   if (!IDENTITY_NAME.test(name)) {
     throw new IdentityError(
@@ -263,11 +309,14 @@ export async function issueClientIdentity(
     throw new IdentityError("FAILED_PRECONDITION", `${paths.caKey} does not belong to ${paths.caCert}`);
   }
 
-  ensurePrivateDir(outDir, "client home");
+  const handOver = owner !== undefined && !(await ownedPrivateDir(outDir, owner));
+  if (owner === undefined || handOver) ensurePrivateDir(outDir, "client home");
   ensurePrivateDir(paths.pool, "client pool");
-  await writeNewFile(out.clientKey, client.keyPem, PRIVATE_FILE_MODE);
-  await writeNewFile(out.clientCert, client.certPem, PUBLIC_FILE_MODE);
-  await writeNewFile(out.caCert, ca.certPem, PUBLIC_FILE_MODE);
+  await writeNewFile(out.clientKey, client.keyPem, PRIVATE_FILE_MODE, owner);
+  await writeNewFile(out.clientCert, client.certPem, PUBLIC_FILE_MODE, owner);
+  await writeNewFile(out.caCert, ca.certPem, PUBLIC_FILE_MODE, owner);
+  // The directory last: until then only root can reach what is in it.
+  if (owner && handOver) await lchown(outDir, owner.uid, owner.gid);
   // The pool entry goes last, so a failure above never lets in a certificate nobody holds the key of.
   await writeNewFile(poolPath, client.certPem, PUBLIC_FILE_MODE);
   return {
@@ -277,11 +326,36 @@ export async function issueClientIdentity(
   };
 }
 
-/** Writes a file that must not exist yet ("wx"), with the given mode. */
-async function writeNewFile(path: string, contents: string, mode: number): Promise<void> {
-  await writeFile(path, contents, { mode, flag: "wx" });
-  // The mode given to open(2) is filtered by the umask; private keys must be exactly 0600.
-  await chmod(path, mode);
+/**
+ * Writes a file that must not exist yet ("wx": O_EXCL, so not through a
+ * symlink either), with the given mode and, if given, owner — set through the
+ * open file, never by path, so nothing swapped in meanwhile is handed over.
+ */
+async function writeNewFile(path: string, contents: string, mode: number, owner?: Owner): Promise<void> {
+  if (!owner) {
+    await writeFile(path, contents, { mode, flag: "wx" });
+    // The mode given to open(2) is filtered by the umask; private keys must be exactly 0600.
+    await chmod(path, mode);
+    return;
+  }
+  const file = await open(path, "wx", mode);
+  try {
+    await file.chown(owner.uid, owner.gid);
+    await file.chmod(mode);
+    await file.writeFile(contents);
+  } finally {
+    await file.close();
+  }
+}
+
+/** Whether `dir` is already the owner's own private directory (made by them beforehand). */
+async function ownedPrivateDir(dir: string, owner: Owner): Promise<boolean> {
+  try {
+    const stat = await lstat(dir);
+    return stat.isDirectory() && stat.uid === owner.uid && (stat.mode & 0o077) === 0;
+  } catch {
+    return false;
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -12,7 +12,7 @@ import {
 } from "@grpc/grpc-js";
 // grpc-js does not re-export the type every server call shares; a type-only import is erased at run time.
 import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
-import type { Certificate } from "@jobber/jobber";
+import type { Certificate, JobInfo } from "@jobber/jobber";
 import {
   type FollowJobLogRequest,
   type FollowJobLogResponse,
@@ -57,6 +57,8 @@ export interface ServiceOptions {
   log: RequestLog;
   /** Concurrent FollowJobLog streams per tenant; 0 = no limit. */
   tenantStreams: number;
+  /** A job has started (for the daemon's log and metrics). */
+  onJobStarted?(tenant: Certificate, job: JobInfo): void;
 }
 
 export interface JobServiceHandle {
@@ -201,8 +203,13 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
 
   const implementation = {
     startJob: unary(options, "StartJob", async (tenant, request: StartJobRequest) => {
-      const job = tenant.newJob(argvFromRequest(request), limitsFromMessage(request.limits));
-      return create(StartJobResponseSchema, { job: jobMessage(await job.start()) });
+      const job = tenant.newJob(argvFromRequest(request), limitsFromMessage(request.limits), {
+        env: request.env,
+        workdir: request.workdir,
+      });
+      const info = await job.start();
+      options.onJobStarted?.(tenant, info);
+      return create(StartJobResponseSchema, { job: jobMessage(info) });
     }),
     getJobs: unary(options, "GetJobs", async (tenant) => {
       const jobs = await Promise.all((await tenant.getJobs()).map((job) => job.info()));
@@ -216,9 +223,12 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
       const job = await tenant.getJob(jobId(request.jobId));
       const size = await job.logSize();
       if (size > MAX_LOG_SNAPSHOT_BYTES) {
+        // The size lets a client stream exactly this snapshot with FollowJobLog (jb log does).
         throw new RpcError(
           status.FAILED_PRECONDITION,
-          `the log of job ${job.id} is ${size} bytes, more than one message carries; stream it with FollowJobLog (jb log -f)`,
+          `the log of job ${job.id} is ${size} bytes, more than one message carries; stream it with FollowJobLog`,
+          "LOG_TOO_LARGE",
+          { "jobber-log-bytes": String(size) },
         );
       }
       // The snapshot's bytes are held until the client has read the answer (or gone).

@@ -1,6 +1,8 @@
 // The one place where library errors become gRPC statuses. Codes map to
-// codes; messages pass through untouched, never parsed.
-import { type ServiceError, status } from "@grpc/grpc-js";
+// codes; messages pass through untouched, never parsed. A failure a client
+// acts on differently from others of its code also carries a reason in the
+// trailing metadata (`jobber-reason`), so clients never parse messages either.
+import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { CertificateError, type ErrorCode, JobError } from "@jobber/jobber";
 import { IdentityError, type IdentityErrorCode } from "./identity-error";
 
@@ -20,20 +22,38 @@ const IDENTITY_STATUS: Record<IdentityErrorCode, status> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
 };
 
-/** An error a handler may throw to answer with exactly this status. */
+/** Trailing metadata: why, in one word (COMMAND_NOT_FOUND, NOT_EXECUTABLE, LOG_TOO_LARGE). */
+export const REASON_KEY = "jobber-reason";
+
+/** An error a handler may throw to answer with exactly this status (and reason, and metadata). */
 export class RpcError extends Error {
   constructor(
     readonly code: status,
     message: string,
+    readonly reason?: string,
+    readonly extra: Record<string, string> = {},
   ) {
     super(message);
   }
 }
 
+function withReason(
+  code: status,
+  details: string,
+  reason: string | undefined,
+  extra: Record<string, string> = {},
+): Partial<ServiceError> & { code: status } {
+  if (reason === undefined) return { code, details };
+  const metadata = new Metadata();
+  metadata.set(REASON_KEY, reason);
+  for (const [key, value] of Object.entries(extra)) metadata.set(key, value);
+  return { code, details, metadata };
+}
+
 export function toServiceError(error: unknown): Partial<ServiceError> & { code: status } {
-  if (error instanceof RpcError) return { code: error.code, details: error.message };
+  if (error instanceof RpcError) return withReason(error.code, error.message, error.reason, error.extra);
   if (error instanceof JobError || error instanceof CertificateError) {
-    return { code: GRPC_STATUS[error.code], details: error.message };
+    return withReason(GRPC_STATUS[error.code], error.message, error.reason);
   }
   if (error instanceof IdentityError) return { code: IDENTITY_STATUS[error.code], details: error.message };
   // Not the caller's fault, and not something we expected: say what happened

@@ -53,6 +53,7 @@ export const JOBBERD_FROM_SOURCE = ["bun", MAIN];
 export async function startDaemonProcess(
   extraArgs: string[] = [],
   command: string[] = JOBBERD_FROM_SOURCE,
+  listen = "127.0.0.1:0",
   /** A state directory of the test's own (one on a small tmpfs); removed by cleanup like the fixture's. */
   stateDir: string = mkdtempSync(join(TEST_ROOT, "jobberd-state-")),
 ): Promise<DaemonProcess> {
@@ -64,7 +65,7 @@ export async function startDaemonProcess(
     home,
     stateDir,
     cgroupParent,
-    listen: "127.0.0.1:0",
+    listen,
     baseArgs: ["--stop-grace", "1s", "--cgroup-parent", cgroupParent],
     extraArgs,
   });

@@ -15,7 +15,7 @@ import {
   stalledFollowers,
   stalledSnapshots,
   type Target,
-} from "./abuse";
+} from "../../../bench/abusive-clients";
 import { collect, type DaemonProcess, startDaemonProcess } from "./fixture";
 
 let daemon: DaemonProcess;

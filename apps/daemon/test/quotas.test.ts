@@ -315,7 +315,12 @@ describe("--min-free", () => {
     mkdirSync(stateDir, { mode: 0o700 });
     let own: DaemonProcess | undefined;
     try {
-      own = await startDaemonProcess(["--min-free", "50%", "--default-log", "6M"], undefined, stateDir);
+      own = await startDaemonProcess(
+        ["--min-free", "50%", "--default-log", "6M"],
+        undefined,
+        undefined,
+        stateDir,
+      );
       const client = own.client();
       // 5 MiB of log leaves less than half of the 8 MiB free.
       const { job: big } = await client.startJob({ args: ["head", "-c", String(5 * MiB), "/dev/zero"] });

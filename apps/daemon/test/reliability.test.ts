@@ -264,7 +264,7 @@ describe("state directory safety", () => {
       { stdout: "pipe", stderr: "pipe" },
     );
     try {
-      for await (const chunk of daemon.stdout)
+      for await (const chunk of daemon.stderr)
         if (Buffer.from(chunk).toString().includes("listening on")) break;
       expect(statSync(fresh).mode & 0o777).toBe(0o700);
       expect(statSync(join(fresh, "jobs")).mode & 0o777).toBe(0o700);

@@ -12,6 +12,8 @@ export interface OptionSpec {
   takesValue: boolean;
   /** One letter, e.g. "f" for `-f`. */
   short?: string;
+  /** May be given more than once (`-e A=1 -e B=2`); every value counts. */
+  multiple?: boolean;
 }
 
 export type OptionSpecs = Record<string, OptionSpec>;
@@ -143,6 +145,42 @@ export function parseCount(flag: string, text: string): bigint {
     throw new UsageError(`invalid ${flag} "${text}": use a whole number like 100`);
   }
   return BigInt(count);
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** A wall-clock duration in seconds: `90`, `90s`, `10m`, `1h30m`, `1.5h`, `2d`. */
+export function parseDuration(flag: string, text: string): number {
+  const parts = [...text.trim().matchAll(/(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h|d)?/g)];
+  const joined = parts.map((part) => part[0]).join("");
+  const seconds = parts.reduce(
+    (sum, part) => sum + Number(part[1]) * (DURATION_UNITS[part[2] ?? "s"] ?? 0),
+    0,
+  );
+  if (parts.length === 0 || joined !== text.trim() || !(seconds > 0) || !Number.isFinite(seconds)) {
+    throw new UsageError(`invalid ${flag} "${text}": use a duration like 90s, 10m or 1h30m`);
+  }
+  return seconds;
+}
+
+/**
+ * `-e KEY=VALUE` as given, or `-e KEY` for KEY's value in jb's own
+ * environment (as `docker run -e KEY` does).
+ */
+export function parseEnvEntry(
+  text: string,
+  environment: Record<string, string | undefined> = process.env,
+): string {
+  const equals = text.indexOf("=");
+  if (equals === 0) throw new UsageError(`invalid -e "${text}": use KEY=VALUE`);
+  if (equals > 0) return text;
+  const value = environment[text];
+  if (value === undefined) {
+    throw new UsageError(
+      `-e ${text}: ${text} is not set in this shell; give it a value with -e ${text}=VALUE`,
+    );
+  }
+  return `${text}=${value}`;
 }
 
 /** A job id as `jb list` shows it. */

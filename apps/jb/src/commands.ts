@@ -4,12 +4,22 @@
 import { homedir } from "node:os";
 import { resolve } from "node:path";
 import { ClientIdentityError, connectJobService, type JobClient } from "@jobber/proto";
-import { DEFAULT_ADDR, parseCount, parseCpus, parseJobId, parseRate, parseSize } from "./args";
-import { describeError, exitStatusOf, isJobFailure, type Target } from "./errors";
+import {
+  DEFAULT_ADDR,
+  parseCount,
+  parseCpus,
+  parseDuration,
+  parseEnvEntry,
+  parseJobId,
+  parseRate,
+  parseSize,
+} from "./args";
+import { describeError, exitStatusOf, isJobFailure, metadataValue, reasonOf, type Target } from "./errors";
 import { Failure, UsageError } from "./failure";
-import { DETACHED_EXIT, detachHint, followToStdout, STDOUT_CLOSED_EXIT } from "./follow";
+import { DETACHED_EXIT, detachHint, type FollowEnd, followToStdout, STDOUT_CLOSED_EXIT } from "./follow";
 import { endingNote, exitCodeOf, jobJson, jobTable, toJson, truncationNote } from "./format";
 import { logger, writeStdout } from "./output";
+import { withRetry } from "./retry";
 
 /**
  * How long a quick call may take, connecting included: a daemon that is not
@@ -33,7 +43,10 @@ function targetOf(args: ConnectionArgs): Target {
 }
 
 /** Connects with the home's identity, runs `work`, closes; any failure becomes a one-line Failure. */
-async function withClient<T>(args: ConnectionArgs, work: (client: JobClient) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  args: ConnectionArgs,
+  work: (client: JobClient, target: Target) => Promise<T>,
+): Promise<T> {
   const target = targetOf(args);
   let client: JobClient | undefined;
   try {
@@ -47,7 +60,7 @@ async function withClient<T>(args: ConnectionArgs, work: (client: JobClient) => 
         1,
       );
     }
-    return await work(client);
+    return await work(client, target);
   } catch (error) {
     if (error instanceof Failure) throw error;
     throw new Failure(describeError(error, target), exitStatusOf(error));
@@ -71,6 +84,7 @@ export interface LimitArgs {
   "io-write"?: string;
   pids?: string;
   log?: string;
+  timeout?: string;
 }
 
 /** The request's Limits; a field left out means the daemon's default. */
@@ -81,6 +95,7 @@ interface LimitsInit {
   ioWriteBps?: bigint;
   pidsMax?: bigint;
   logBytes?: bigint;
+  timeoutSeconds?: number;
 }
 
 function limitsOf(args: LimitArgs): LimitsInit | undefined {
@@ -91,6 +106,7 @@ function limitsOf(args: LimitArgs): LimitsInit | undefined {
   if (args["io-write"] !== undefined) limits.ioWriteBps = parseRate("--io-write", args["io-write"]);
   if (args.pids !== undefined) limits.pidsMax = parseCount("--pids", args.pids);
   if (args.log !== undefined) limits.logBytes = parseSize("--log", args.log);
+  if (args.timeout !== undefined) limits.timeoutSeconds = parseDuration("--timeout", args.timeout);
   return Object.keys(limits).length > 0 ? limits : undefined;
 }
 
@@ -99,6 +115,25 @@ export interface StartArgs extends ConnectionArgs, LimitArgs {
   follow?: boolean;
   quiet?: boolean;
   json?: boolean;
+  /** -e, each KEY=VALUE or KEY. */
+  env?: string[];
+  workdir?: string;
+}
+
+/** One line on stderr when a follow lost jobberd and asks again. */
+function reconnectNote(offset: bigint, cause: unknown): void {
+  const code = (cause as { code?: number }).code;
+  logger.info(`jobberd went away (status ${code}); reconnecting to resume at byte ${offset}`);
+}
+
+/** Exit status and stderr note for a follow that did not see the job to its end. */
+async function followEnded(end: FollowEnd, jobId: bigint): Promise<number | undefined> {
+  if (end === "detached") {
+    logger.info(detachHint(jobId));
+    return DETACHED_EXIT;
+  }
+  if (end === "stdout-closed") return STDOUT_CLOSED_EXIT;
+  return undefined;
 }
 
 export async function start(args: StartArgs): Promise<number> {
@@ -109,31 +144,38 @@ export async function start(args: StartArgs): Promise<number> {
     throw new UsageError("-f and -json cannot be combined: with -f, stdout carries the job's output");
   }
   const limits = limitsOf(args);
+  const env = (args.env ?? []).map((entry) => parseEnvEntry(entry));
   return withClient(args, async (client) => {
-    const response = await client.startJob({ args: args.argv, limits }, within(QUICK_CALL_MS));
+    // Never retried: a start that reached jobberd but whose answer was lost would run twice.
+    const response = await client.startJob(
+      { args: args.argv, limits, env, workdir: args.workdir ?? "" },
+      within(QUICK_CALL_MS),
+    );
     const job = present(response.job, "StartJob");
     if (!args.follow) {
       if (args.quiet) await writeStdout(`${job.id}\n`);
       else await writeStdout(args.json ? toJson(jobJson(job)) : jobTable("Job started:", [job]));
       return 0;
     }
-    const end = await followToStdout(client, job.id);
-    if (end === "detached") {
-      logger.info(detachHint(job.id));
-      return DETACHED_EXIT;
-    }
-    if (end === "stdout-closed") return STDOUT_CLOSED_EXIT;
+    const end = await followToStdout(client, job.id, { onReconnect: reconnectNote });
+    const early = await followEnded(end, job.id);
+    if (early !== undefined) return early;
     // The stream ends once the job has ended; its status says how.
-    const final = present((await client.getJob({ jobId: job.id }, within(QUICK_CALL_MS))).job, "GetJob");
+    const final = present(
+      (await withRetry(() => client.getJob({ jobId: job.id }, within(QUICK_CALL_MS)))).job,
+      "GetJob",
+    );
     for (const note of [endingNote(final), truncationNote(final)]) if (note) logger.info(note);
     return exitCodeOf(final);
   });
 }
 
-export async function list(args: ConnectionArgs & { json?: boolean }): Promise<number> {
+export async function list(args: ConnectionArgs & { json?: boolean; quiet?: boolean }): Promise<number> {
+  if (args.quiet && args.json) throw new UsageError("-q and -json cannot be combined: -q prints only ids");
   return withClient(args, async (client) => {
     const { jobs } = await client.getJobs({}, within(QUICK_CALL_MS));
-    if (args.json) await writeStdout(toJson(jobs.map(jobJson)));
+    if (args.quiet) await writeStdout(jobs.map((job) => `${job.id}\n`).join(""));
+    else if (args.json) await writeStdout(toJson(jobs.map(jobJson)));
     else if (jobs.length === 0) await writeStdout("No jobs found.\n");
     else await writeStdout(jobTable("Jobs found:", jobs));
     return 0;
@@ -154,20 +196,29 @@ export async function status(args: JobArgs): Promise<number> {
   });
 }
 
+/**
+ * The log so far in one message; one too big for a message (jobberd says how
+ * big) is streamed up to that size instead, so `jb log` prints any log.
+ */
+async function snapshot(client: JobClient, jobId: bigint): Promise<FollowEnd> {
+  try {
+    const { log: bytes } = await withRetry(() => client.getJobLog({ jobId }, within(SLOW_CALL_MS)));
+    await writeStdout(bytes);
+    return "ended";
+  } catch (error) {
+    const size = metadataValue(error, "jobber-log-bytes");
+    if (reasonOf(error) !== "LOG_TOO_LARGE" || size === undefined || !/^\d+$/.test(size)) throw error;
+    return followToStdout(client, jobId, { until: BigInt(size), onReconnect: reconnectNote });
+  }
+}
+
 export async function log(args: JobArgs & { follow?: boolean }): Promise<number> {
   const jobId = parseJobId(args.id, "jb log");
   return withClient(args, async (client) => {
-    if (!args.follow) {
-      const { log: bytes } = await client.getJobLog({ jobId }, within(SLOW_CALL_MS));
-      await writeStdout(bytes);
-      return 0;
-    }
-    const end = await followToStdout(client, jobId);
-    if (end === "detached") {
-      logger.info(detachHint(jobId));
-      return DETACHED_EXIT;
-    }
-    return end === "stdout-closed" ? STDOUT_CLOSED_EXIT : 0;
+    const end = args.follow
+      ? await followToStdout(client, jobId, { onReconnect: reconnectNote })
+      : await snapshot(client, jobId);
+    return (await followEnded(end, jobId)) ?? 0;
   });
 }
 
@@ -181,8 +232,7 @@ export async function remove(args: ConnectionArgs & { ids: string[] }): Promise<
     throw new UsageError("jb rm needs job ids, e.g. jb rm 12 13; jb list shows your jobs");
   }
   const ids = args.ids.map((id) => parseJobId(id, "jb rm"));
-  const target = targetOf(args);
-  return withClient(args, async (client) => {
+  return withClient(args, async (client, target) => {
     let failed = false;
     for (const jobId of ids) {
       try {
@@ -199,11 +249,29 @@ export async function remove(args: ConnectionArgs & { ids: string[] }): Promise<
   });
 }
 
-export async function stop(args: JobArgs): Promise<number> {
-  const jobId = parseJobId(args.id, "jb stop");
-  return withClient(args, async (client) => {
-    const job = present((await client.stopJob({ jobId }, within(SLOW_CALL_MS))).job, "StopJob");
-    await writeStdout(args.json ? toJson(jobJson(job)) : jobTable("Job stopped:", [job]));
-    return 0;
+export async function stop(args: ConnectionArgs & { ids: string[]; json?: boolean }): Promise<number> {
+  if (args.ids.length === 0) parseJobId(undefined, "jb stop");
+  const jobIds = args.ids.map((id) => parseJobId(id, "jb stop"));
+  return withClient(args, async (client, target) => {
+    // All at once: each waits out the daemon's grace period, so one after another would add them up.
+    const results = await Promise.allSettled(
+      jobIds.map(async (jobId) =>
+        present((await client.stopJob({ jobId }, within(SLOW_CALL_MS))).job, "StopJob"),
+      ),
+    );
+    const stopped = results.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+    const failures = results.flatMap((result) => (result.status === "rejected" ? [result.reason] : []));
+    if (stopped.length > 0) {
+      if (args.json)
+        await writeStdout(
+          toJson(jobIds.length === 1 ? jobJson(stopped[0] as (typeof stopped)[0]) : stopped.map(jobJson)),
+        );
+      else await writeStdout(jobTable(stopped.length === 1 ? "Job stopped:" : "Jobs stopped:", stopped));
+    }
+    if (failures.length === 0) return 0;
+    // One line per job that could not be stopped; a single failure goes through the usual path.
+    if (failures.length === 1 && stopped.length === 0) throw failures[0];
+    for (const failure of failures) logger.error(describeError(failure, target));
+    return 1;
   });
 }

@@ -3,6 +3,8 @@
 // written for people and pass through as they are.
 import { ClientIdentityError } from "@jobber/proto";
 import { UsageError } from "./failure";
+import { FollowLostError } from "./follow";
+import { STANDARD_RETRY, totalSeconds } from "./retry";
 
 /** Where jb was talking to, for the hints. */
 export interface Target {
@@ -29,6 +31,20 @@ const UNAUTHENTICATED = 16;
 interface ServiceErrorLike {
   code: number;
   details: string;
+  metadata?: { get(key: string): unknown[] };
+}
+
+/** The one-word reason jobberd attaches to some failures (trailing metadata `jobber-reason`). */
+export function reasonOf(error: unknown): string | undefined {
+  return metadataValue(error, "jobber-reason");
+}
+
+/** A value of the failure's trailing metadata. */
+export function metadataValue(error: unknown, key: string): string | undefined {
+  if (!isServiceError(error)) return undefined;
+  const metadata = error.metadata;
+  const value = typeof metadata?.get === "function" ? metadata.get(key)[0] : undefined;
+  return typeof value === "string" ? value : undefined;
 }
 
 function isServiceError(error: unknown): error is ServiceErrorLike {
@@ -58,6 +74,10 @@ function isTlsFailure(cause: string): boolean {
 /** One line for stderr: what failed and what to do about it. */
 export function describeError(error: unknown, target: Target): string {
   if (error instanceof UsageError) return error.message;
+  if (error instanceof FollowLostError) {
+    const cause = isServiceError(error.cause) ? connectionCause(error.cause.details) : String(error.cause);
+    return `lost jobberd at ${target.addr} after ${error.offset} bytes and could not reconnect within ${totalSeconds(STANDARD_RETRY)} s (${cause}); the job may still be running: jb status, then jb log -f again`;
+  }
   if (error instanceof ClientIdentityError) {
     return `${error.message}; point --home or JOBBER_HOME at a client home`;
   }
@@ -71,7 +91,7 @@ export function describeError(error: unknown, target: Target): string {
       if (isTlsFailure(cause)) {
         return `TLS with jobberd at ${target.addr} failed (${cause}): check that ${target.home}/ca.crt is the CA of that server's certificate and --addr names it`;
       }
-      return `cannot reach jobberd at ${target.addr} (${cause}): is it running? start it with: sudo bun run jobberd (or point --addr / JOBBER_ADDR at it)`;
+      return `cannot reach jobberd at ${target.addr} (${cause}): is it running? start it with: sudo ./scripts/bun run jobberd in a checkout (or point --addr / JOBBER_ADDR at it)`;
     }
     case DEADLINE_EXCEEDED:
       return `jobberd at ${target.addr} did not answer in time: is it running and reachable? (--addr / JOBBER_ADDR)`;
@@ -106,7 +126,15 @@ export function isJobFailure(error: unknown): boolean {
   return isServiceError(error) && (error.code === NOT_FOUND || error.code === FAILED_PRECONDITION);
 }
 
-/** The exit status for a failure: 2 for a mistake in how jb was called, else 1. */
+/**
+ * The exit status for a failure: 2 for a mistake in how jb was called; like
+ * `docker run`, 127 when the program does not exist and 126 when it cannot
+ * be executed; else 1.
+ */
 export function exitStatusOf(error: unknown): number {
-  return error instanceof UsageError ? error.exitStatus : 1;
+  if (error instanceof UsageError) return error.exitStatus;
+  const reason = reasonOf(error);
+  if (reason === "COMMAND_NOT_FOUND") return 127;
+  if (reason === "NOT_EXECUTABLE") return 126;
+  return 1;
 }

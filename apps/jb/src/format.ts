@@ -99,6 +99,8 @@ export interface JobJson {
     io_write_bps: number;
     pids_max: number;
     log_bytes: number;
+    /** 0: none. */
+    timeout_seconds: number;
   } | null;
 }
 
@@ -124,6 +126,7 @@ export function jobJson(job: Job): JobJson {
           io_write_bps: Number(job.limits.ioWriteBps),
           pids_max: Number(job.limits.pidsMax),
           log_bytes: Number(job.limits.logBytes),
+          timeout_seconds: job.limits.timeoutSeconds,
         }
       : null,
   };
@@ -134,12 +137,20 @@ export function toJson(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`;
 }
 
+/** `timeout(1)`'s exit status for a command it had to stop. */
+export const TIMED_OUT_EXIT = 124;
+/** A shell's (and `docker run`'s) exit status for a program that could not be executed. */
+export const CANNOT_EXECUTE_EXIT = 126;
+
 /**
  * The exit code of `jb start -f`, as a shell reports a child's: the job's
  * own code, 128 + the signal's number when a signal ended it (137 for
- * SIGKILL, so also for an OOM kill), 1 when it could not be executed.
+ * SIGKILL, so also for an OOM kill), 124 when its timeout stopped it (as
+ * `timeout` exits), 126 when it could not be executed.
  */
 export function exitCodeOf(job: Job): number {
+  if (job.status === JobStatus.TIMED_OUT) return TIMED_OUT_EXIT;
+  if (job.status === JobStatus.FAILED) return CANNOT_EXECUTE_EXIT;
   if (job.signal !== "") {
     const number = (constants.signals as Record<string, number | undefined>)[job.signal];
     return number === undefined ? 1 : 128 + number;
@@ -187,6 +198,8 @@ export function endingNote(job: Job): string | undefined {
       return `job ${job.id} was killed by the OOM killer at its memory limit${limit}`;
     case JobStatus.FAILED:
       return `job ${job.id} failed to start: ${job.failureReason || "its command could not be executed"}`;
+    case JobStatus.TIMED_OUT:
+      return `job ${job.id} was stopped at its timeout (${job.limits?.timeoutSeconds ?? "?"} s)`;
     default:
       return `job ${job.id}'s output ended while it is ${statusWord(job)}`;
   }

@@ -7,6 +7,7 @@ import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runCommand }
 import { DEFAULT_ADDR, normalizeArgv, type OptionSpecs } from "./args";
 import { Failure, UsageError } from "./failure";
 import { logger, writeStdout } from "./output";
+import { VERSION } from "./version";
 
 const connectionArgs = {
   addr: {
@@ -56,6 +57,24 @@ const start = defineCommand({
       valueHint: "size",
       description: "most bytes its log may hold, e.g. 64M; output past it is dropped",
     },
+    timeout: {
+      type: "string",
+      valueHint: "duration",
+      description: "stop the job once it has run this long, e.g. 90s, 10m, 1h30m",
+    },
+    env: {
+      type: "string",
+      alias: "e",
+      valueHint: "KEY=VALUE",
+      multiple: true,
+      description: "set an environment variable (repeatable; -e KEY passes this shell's value)",
+    },
+    workdir: {
+      type: "string",
+      alias: "w",
+      valueHint: "dir",
+      description: "working directory inside the job's view (default /)",
+    },
     command: {
       type: "positional",
       required: false,
@@ -63,12 +82,17 @@ const start = defineCommand({
     },
     ...connectionArgs,
   },
-  run: async ({ args }) => (await commandsModule()).start({ ...args, argv: args._ }),
+  run: async ({ args, data }) =>
+    (await commandsModule()).start({ ...args, argv: args._, env: listsOf(data).env }),
 });
 
 const list = defineCommand({
   meta: { name: "list", description: "List your jobs, oldest first." },
-  args: { ...jsonArg, ...connectionArgs },
+  args: {
+    quiet: { type: "boolean", alias: "q", description: "print only the ids, one a line" },
+    ...jsonArg,
+    ...connectionArgs,
+  },
   run: async ({ args }) => (await commandsModule()).list(args),
 });
 
@@ -98,10 +122,27 @@ const log = defineCommand({
 const stop = defineCommand({
   meta: {
     name: "stop",
-    description: "Stop a running job: SIGTERM, then SIGKILL after the daemon's grace period.",
+    description: "Stop running jobs: SIGTERM, then SIGKILL after the daemon's grace period.",
   },
-  args: { ...jsonArg, ...idArg, ...connectionArgs },
-  run: async ({ args }) => (await commandsModule()).stop(args),
+  args: {
+    ...jsonArg,
+    ids: { type: "positional", required: false, description: "the jobs' ids, as jb list shows them" },
+    ...connectionArgs,
+  },
+  run: async ({ args }) => (await commandsModule()).stop({ ...args, ids: args._ }),
+});
+
+const completion = defineCommand({
+  meta: { name: "completion", description: "Print a shell completion script: bash, zsh or fish." },
+  args: {
+    shell: { type: "positional", required: false, description: "bash, zsh or fish" },
+    help: connectionArgs.help,
+  },
+  run: async ({ args }) => {
+    const { completionScript } = await import("./completion");
+    await writeStdout(completionScript(args.shell, commands));
+    return 0;
+  },
 });
 
 const rm = defineCommand({
@@ -120,11 +161,25 @@ const rm = defineCommand({
 // subcommand of a command that has both. jb dispatches itself (see main), so
 // that `--help` after `--` belongs to the job, and `-json` is understood.
 // biome-ignore lint/suspicious/noExplicitAny: each command has its own args type; dispatch needs only the shape.
-const commands: Record<string, CommandDef<any>> = { start, list, status, log, stop, rm };
+const commands: Record<string, CommandDef<any>> = { start, list, status, log, stop, rm, completion };
+
+/** Values of options given more than once (`-e A=1 -e B=2`), handed to a command beside citty's args. */
+type Lists = Record<string, string[]>;
+
+function listsOf(data: unknown): Lists {
+  return (data as { lists?: Lists } | undefined)?.lists ?? {};
+}
 
 const root = defineCommand({
-  meta: { name: "jb", description: "Run and watch jobs on a jobberd server (gRPC over mTLS)." },
-  args: connectionArgs,
+  meta: {
+    name: "jb",
+    version: VERSION,
+    description: "Run and watch jobs on a jobberd server (gRPC over mTLS).",
+  },
+  args: {
+    ...connectionArgs,
+    version: { type: "boolean", description: "print jb's version" },
+  },
   subCommands: commands,
 });
 
@@ -134,9 +189,10 @@ const EXAMPLES: Record<string, string> = {
   jb start -- sh -c 'echo hello; sleep 30'
   jb list
   jb log -f 12
-  jb stop 12
+  jb stop 12 13
   jb rm 12 13
   JOBBER_ADDR=build-box:50051 jb --home ~/.jobber-ci list -json
+  source <(jb completion bash)
 
 Each command has its own help: jb start --help. Long options work with one dash
 or two (-json, --json). Failures print one line on stderr and exit non-zero.`,
@@ -145,7 +201,8 @@ or two (-json, --json). Failures print one line on stderr and exit non-zero.`,
   jb start -- ls -lah /                 print the new job as a table
   jb start -q -- make test              print only the id (for scripts)
   jb start -f -- sh -c 'exit 3'         stream its output; jb exits 3 too
-  jb start --memory 256M --cpus 0.5 --pids 100 --io-write 10M/s -- ./build.sh
+  jb start --memory 256M --cpus 0.5 --pids 100 --io-write 10M/s -- make
+  jb start -e MODE=fast -e HOME -w /srv/app --timeout 10m -- ./build.sh
   jb start --log 64M -- ./chatty.sh     keep at most 64 MiB of its output
 
 Options go before the command; everything from the command on is the job's
@@ -156,17 +213,28 @@ Sizes use binary units: 512K = 512 KiB, 256M = 256 MiB, 1G = 1 GiB (KiB/MiB/GiB
 and KB/MB/GB spellings also mean 1024-based); plain numbers are bytes. I/O
 rates are bytes per second, the /s optional (10M = 10M/s). Unset limits get
 the daemon's defaults; limits over the daemon's maximums are refused.
+--timeout stops the job (as jb stop does) once it has run that long; its
+status is then Timed out.
 
 At its --log size the job's log is full: the write that reaches the cap is cut
 short, later ones fail with EFBIG ("File too large"), and jb status says "log
 truncated".
 
+A relative command (./build.sh) is found from the working directory (-w);
+a bare name on the job's PATH (-e PATH=… replaces the default one).
+
 With -f, stdout carries the job's raw bytes and jb exits with the job's code
 (128 + signal number when a signal ended it, e.g. 137 for SIGKILL or an OOM
-kill; 1 when it could not be executed). Ctrl+C detaches: the job keeps running.`,
+kill; 124 when its timeout stopped it). If jobberd restarts meanwhile, jb
+reconnects and carries on from the last byte it printed. Ctrl+C detaches: the
+job keeps running.
+
+Like docker run, jb start exits 127 when the program does not exist and 126
+when it cannot be executed.`,
   list: `EXAMPLES
 
   jb list
+  jb list -q                     ids only, one a line
   jb list -json | jq '.[] | select(.status == "running") | .id'`,
   status: `EXAMPLES
 
@@ -179,12 +247,17 @@ In JSON: running, exited, stopped, killed, oom_killed, failed, timed_out, and
 log_truncated.`,
   log: `EXAMPLES
 
-  jb log 12             the output so far
+  jb log 12             the output so far, whatever its size
   jb log -f 12          follow until the job ends; Ctrl+C detaches, the job keeps running
-  jb log 12 > out.bin   output is bytes, written as they are`,
+  jb log 12 > out.bin   output is bytes, written as they are
+
+A follow survives a jobberd restart: jb reconnects (for about 30 s) and
+resumes from the last byte it printed.`,
   stop: `EXAMPLES
 
   jb stop 12
+  jb stop 12 13 14                 stops them together
+  jb stop $(jb list -q)
   jb stop -json 12`,
   rm: `EXAMPLES
 
@@ -193,6 +266,13 @@ log_truncated.`,
 
 A running job cannot be removed: stop it first (jb stop 12). jobberd also
 removes finished jobs by itself after its retention (a week by default).`,
+  completion: `EXAMPLES
+
+  source <(jb completion bash)                        in ~/.bashrc
+  jb completion zsh > "\${fpath[1]}/_jb"                 then restart zsh
+  jb completion fish > ~/.config/fish/completions/jb.fish
+
+Job ids complete from jb list -q.`,
 };
 
 /** citty's usage with jb's own touches: the job's argv and ids spelled out, examples, no colour in a pipe. */
@@ -204,6 +284,8 @@ async function usage(name: string): Promise<string> {
     .replace("[COMMAND]", "[--] <COMMAND> [ARGS...]")
     .replace("[IDS]", "<ID>...")
     .replace("[ID]", "<ID>")
+    .replace("[IDS]", "<ID>...")
+    .replace("[SHELL]", "<bash|zsh|fish>")
     .replace(/[ \t]+$/gm, "");
 }
 
@@ -213,7 +295,12 @@ function specsOf(args: ArgsDef): OptionSpecs {
   for (const [name, arg] of Object.entries(args)) {
     if (arg.type === "positional") continue;
     const alias = "alias" in arg && typeof arg.alias === "string" ? arg.alias : undefined;
-    specs[name] = { takesValue: arg.type === "string", ...(alias ? { short: alias } : {}) };
+    const multiple = "multiple" in arg && arg.multiple === true;
+    specs[name] = {
+      takesValue: arg.type === "string",
+      ...(alias ? { short: alias } : {}),
+      ...(multiple ? { multiple } : {}),
+    };
   }
   return specs;
 }
@@ -221,8 +308,12 @@ function specsOf(args: ArgsDef): OptionSpecs {
 /** Runs jb with `argv` (without the program name) and returns its exit status. */
 export async function main(argv: readonly string[]): Promise<number> {
   try {
-    const top = normalizeArgv(argv, specsOf(connectionArgs), { trailing: true, command: "jb" });
+    const top = normalizeArgv(argv, specsOf(root.args as ArgsDef), { trailing: true, command: "jb" });
     const [name, ...rest] = top.positionals;
+    if (top.options.includes("--version")) {
+      await writeStdout(`jb ${VERSION}\n`);
+      return 0;
+    }
     if (name === undefined || name === "help") {
       const topic =
         name === "help" && rest[0] !== undefined && Object.hasOwn(commands, rest[0]) ? rest[0] : "jb";
@@ -232,7 +323,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const command = commands[name];
     if (!command) {
       throw new UsageError(
-        `unknown command "${name}": use start, list, status, log, stop or rm (see jb --help)`,
+        `unknown command "${name}": use ${Object.keys(commands).join(", ")} (see jb --help)`,
       );
     }
     const args = (command.args ?? {}) as ArgsDef;
@@ -244,14 +335,27 @@ export async function main(argv: readonly string[]): Promise<number> {
       await writeStdout(await usage(name));
       return 0;
     }
-    // start takes the job's argv, rm any number of ids; the others one id at most.
-    const extra =
-      name === "start" || name === "rm" ? [] : parsed.positionals.slice(Object.hasOwn(args, "id") ? 1 : 0);
+    const positionalCount =
+      name === "start" || name === "stop" || name === "rm"
+        ? Infinity
+        : Object.hasOwn(args, "id") || Object.hasOwn(args, "shell")
+          ? 1
+          : 0;
+    const extra = parsed.positionals.slice(positionalCount);
     if (extra.length > 0) {
       throw new UsageError(`unexpected argument "${extra[0]}" for jb ${name}; see jb ${name} --help`);
     }
+    const specs = specsOf(args);
+    const lists: Lists = {};
+    for (let i = 0; i < parsed.options.length; i++) {
+      const option = (parsed.options[i] as string).slice(2);
+      if (!specs[option]?.takesValue) continue;
+      const value = parsed.options[++i] as string;
+      if (specs[option]?.multiple) lists[option] = [...(lists[option] ?? []), value];
+    }
     const { result } = await runCommand(command, {
       rawArgs: [...parsed.options, "--", ...parsed.positionals],
+      data: { lists },
     });
     return result as number;
   } catch (error) {

@@ -2,7 +2,7 @@
 // process.exit cannot cut a pipe's buffer short, and a slow reader slows the
 // stream down), bytes go out as they are, and a closed stdout (`| head`) is an
 // error value rather than an uncaught EPIPE.
-import { createConsola, LogLevels } from "consola";
+import { type ConsolaReporter, createConsola, LogLevels } from "consola";
 
 /** The reader of stdout went away (EPIPE). */
 export class StdoutClosedError extends Error {
@@ -31,6 +31,19 @@ export function writeStdout(data: string | Uint8Array): Promise<void> {
   });
 }
 
+/** One plain line per message: `error: …`, `warning: …`, or the message itself; no badges, no blank lines. */
+const plainLines: ConsolaReporter = {
+  log(logObj) {
+    const prefix =
+      logObj.type === "error" || logObj.type === "fatal"
+        ? "error: "
+        : logObj.type === "warn"
+          ? "warning: "
+          : "";
+    process.stderr.write(`${prefix}${logObj.args.map(String).join(" ")}\n`);
+  },
+};
+
 /**
  * Messages for people, all on stderr: stdout is for tables, JSON and a job's
  * bytes. The level is set because consola goes quiet under CI=true or
@@ -38,6 +51,6 @@ export function writeStdout(data: string | Uint8Array): Promise<void> {
  */
 export const logger = createConsola({
   level: LogLevels.info,
-  stdout: process.stderr,
-  stderr: process.stderr,
+  throttle: 0,
+  reporters: [plainLines],
 });

@@ -16,7 +16,7 @@ describe("describeError", () => {
       "No connection established. Last error: Error: connect ECONNREFUSED 10.0.0.7:50051. Resolution note: ",
     );
     expect(describeError(error, target)).toBe(
-      "cannot reach jobberd at build-box:50051 (connect ECONNREFUSED 10.0.0.7:50051): is it running? start it with: sudo bun run jobberd (or point --addr / JOBBER_ADDR at it)",
+      "cannot reach jobberd at build-box:50051 (connect ECONNREFUSED 10.0.0.7:50051): is it running? start it with: sudo ./scripts/bun run jobberd in a checkout (or point --addr / JOBBER_ADDR at it)",
     );
   });
 

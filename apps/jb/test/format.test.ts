@@ -126,6 +126,7 @@ describe("jobJson", () => {
         io_write_bps: 0,
         pids_max: 100,
         log_bytes: 64 << 20,
+        timeout_seconds: 0,
       },
     });
   });
@@ -146,7 +147,8 @@ describe("exitCodeOf and endingNote", () => {
     expect(exitCodeOf(job({ status: JobStatus.STOPPED, signal: "SIGTERM" }))).toBe(143);
     expect(exitCodeOf(job({ status: JobStatus.STOPPED, exitCode: 0 }))).toBe(0);
     expect(exitCodeOf(job({ status: JobStatus.OOM_KILLED, signal: "SIGKILL" }))).toBe(137);
-    expect(exitCodeOf(job({ status: JobStatus.FAILED }))).toBe(1);
+    expect(exitCodeOf(job({ status: JobStatus.FAILED }))).toBe(126);
+    expect(exitCodeOf(job({ status: JobStatus.TIMED_OUT, signal: "SIGTERM" }))).toBe(124);
   });
 
   test("a note on stderr only when the job did not simply exit", () => {

@@ -2,7 +2,7 @@
 // mTLS, cgroups and namespaces), checked through its output and exit codes,
 // and through the API where jb's word is not enough.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connectJobService, type JobClient, JobStatus } from "@jobber/proto";
@@ -346,7 +346,7 @@ describe("errors: one line on stderr, non-zero exit, what to do next", () => {
     probe.stop(true);
     const result = await runJb(["list", "--home", daemon.home, "--addr", address]);
     expectOneLineError(result, `cannot reach jobberd at ${address}`);
-    expect(result.stderr).toContain("is it running? start it with: sudo bun run jobberd");
+    expect(result.stderr).toContain("is it running? start it with: sudo ./scripts/bun run jobberd");
   });
 
   test("certificate not in the server's pool", async () => {
@@ -400,9 +400,24 @@ describe("errors: one line on stderr, non-zero exit, what to do next", () => {
     expectOneLineError(result, `job ${id} has already finished`);
   });
 
-  test("a command the daemon cannot find", async () => {
-    const result = await runJb(["start", ...connection, "--", "no-such-command-here"]);
-    expectOneLineError(result, "command not found: no-such-command-here");
+  test("a command the daemon cannot find exits 127, one it cannot execute 126, like docker run", async () => {
+    const notFound = await runJb(["start", ...connection, "--", "no-such-command-here"]);
+    expectOneLineError(notFound, "command not found: no-such-command-here", 127);
+    const followed = await runJb(["start", "-f", ...connection, "--", "no-such-command-here"]);
+    expectOneLineError(followed, "command not found: no-such-command-here", 127);
+    // /etc/passwd exists and is readable, but nobody may execute it.
+    const notExecutable = await runJb(["start", ...connection, "--", "/etc/passwd"]);
+    expectOneLineError(notExecutable, "not an executable file", 126);
+    // Executable, but no format the kernel knows: the job starts and fails at execve; -f exits 126.
+    const dir = mkdtempSync("/var/lib/jobber-program-");
+    extraDirs.push(dir);
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, "garbage"), "\x7fnot an ELF\n", { mode: 0o755 });
+    const failed = await runJb(["start", "-f", ...connection, "--", join(dir, "garbage")]);
+    expect(failed.exitCode).toBe(126);
+    expect(stderrLines(failed.stderr)).toEqual([
+      expect.stringContaining("failed to start: exec failed: ENOEXEC"),
+    ]);
   });
 
   test("bad limit syntax is caught before any call (exit 2)", async () => {

@@ -1,4 +1,5 @@
 import { createHash, X509Certificate } from "node:crypto";
+import type { JobEnvironment } from "./environment";
 import { CertificateError, JobError } from "./errors";
 import type { Job } from "./job";
 import type { Limits } from "./limits";
@@ -8,8 +9,8 @@ export interface TenantHost {
   jobIds(tenant: string): number[];
   job(tenant: string, id: number): Job | undefined;
   nextJobId(): number;
-  /** Validates argv and limits, then gives the job a fresh id. */
-  newJob(tenant: string, argv: string[], limits: Limits): Job;
+  /** Validates argv, limits and environment, then gives the job a fresh id. */
+  newJob(tenant: string, argv: string[], limits: Limits, environment?: JobEnvironment): Job;
 }
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/;
@@ -73,8 +74,8 @@ export class Certificate {
     return this.host.nextJobId();
   }
 
-  /** A job for argv with these limits, validated and ready to start. */
-  newJob(argv: string[], limits: Limits = {}): Job {
-    return this.host.newJob(this.tenant, argv, limits);
+  /** A job for argv with these limits (and environment, working directory), validated and ready to start. */
+  newJob(argv: string[], limits: Limits = {}, environment: JobEnvironment = {}): Job {
+    return this.host.newJob(this.tenant, argv, limits, environment);
   }
 }

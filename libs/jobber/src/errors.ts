@@ -9,13 +9,26 @@ export type ErrorCode =
   | "RESOURCE_EXHAUSTED"
   | "INTERNAL";
 
+/**
+ * Why, for the few failures a client acts on differently from others of the
+ * same code: a program that is missing (a shell's 127) or not executable (126).
+ */
+export type ErrorReason = "COMMAND_NOT_FOUND" | "NOT_EXECUTABLE";
+
+export interface CodedErrorOptions extends ErrorOptions {
+  reason?: ErrorReason;
+}
+
 abstract class CodedError extends Error {
+  readonly reason?: ErrorReason;
+
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: ErrorOptions,
+    options?: CodedErrorOptions,
   ) {
     super(message, options);
+    this.reason = options?.reason;
   }
 }
 

@@ -2,10 +2,11 @@
 export type { Certificate } from "./certificate";
 export { joinCommandLine, splitCommandLine } from "./command-line";
 export type { MinFree } from "./disk-space";
-export { CertificateError, type ErrorCode, JobError, SetupError } from "./errors";
+export type { JobEnvironment } from "./environment";
+export { CertificateError, type ErrorCode, type ErrorReason, JobError, SetupError } from "./errors";
 export { formatBytes } from "./format-bytes";
 export { describeStatus, type Job, type JobInfo } from "./job";
-export { type Jobber, type JobberOptions, type JobberStats, openJobber } from "./jobber";
+export { type Jobber, type JobberOptions, type JobberStats, type JobEnded, openJobber } from "./jobber";
 export {
   DEFAULT_LIMITS,
   type Limits,

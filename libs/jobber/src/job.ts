@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { open, readFile, stat } from "node:fs/promises";
 import { errnoCode, JobError } from "./errors";
 import type { ResolvedLimits } from "./limits";
@@ -56,23 +57,15 @@ export class Job {
   async info(): Promise<JobInfo> {
     const { id, argv, command, createdAt, limits } = this.record;
     const status = await this.status();
-    return { id, argv, command, createdAt, limits, status, logTruncated: await this.logTruncated() };
-  }
-
-  /**
-   * The kernel stops the log at exactly its cap (writes past it fail), so a
-   * log of that size is one whose output was cut. (A job that wrote exactly
-   * that many bytes and no more is counted as cut too: nothing tells them apart.)
-   */
-  private async logTruncated(): Promise<boolean> {
-    // Jobs recorded before logs had a cap have no logBytes.
-    const cap = this.record.limits.logBytes ?? 0;
-    if (cap <= 0) return false;
-    try {
-      return (await stat(this.host.logPath(this.record))).size >= cap;
-    } catch {
-      return false; // removed meanwhile
-    }
+    return {
+      id,
+      argv,
+      command,
+      createdAt,
+      limits,
+      status,
+      logTruncated: logReachedCap(this.host.logPath(this.record), limits),
+    };
   }
 
   /** The whole log so far, or its first `length` bytes. */
@@ -172,6 +165,22 @@ export class Job {
 
   private requireStarted(): void {
     if (!this.started) throw new JobError("FAILED_PRECONDITION", `job ${this.id} has not been started`);
+  }
+}
+
+/**
+ * The kernel stops a log at exactly its cap (writes past it fail), so a log
+ * of that size is one whose output was cut. (A job that wrote exactly that
+ * many bytes and no more is counted as cut too: nothing tells them apart.)
+ */
+export function logReachedCap(logPath: string, limits: ResolvedLimits): boolean {
+  // Jobs recorded before logs had a cap have no logBytes.
+  const cap = limits.logBytes ?? 0;
+  if (cap <= 0) return false;
+  try {
+    return statSync(logPath).size >= cap;
+  } catch {
+    return false; // removed meanwhile
   }
 }
 

@@ -7,10 +7,17 @@ import { Certificate, pemToDer, type TenantHost } from "./certificate";
 import { blockDevicesOf, type CgroupDriver, detectCgroups, TenantPidsFullError } from "./cgroup";
 import { joinCommandLine } from "./command-line";
 import { checkFreeSpace, type MinFree } from "./disk-space";
+import {
+  checkEnvironment,
+  checkWorkdir,
+  type JobEnvironment,
+  jobEnvironment,
+  searchPathOf,
+} from "./environment";
 import { CertificateError, errnoCode, JobError, SetupError } from "./errors";
 import { IDS_PER_TENANT, TenantIdRanges } from "./id-ranges";
 import { IdAllocator } from "./ids";
-import { Job, type JobHost } from "./job";
+import { Job, type JobHost, type JobInfo, logReachedCap } from "./job";
 import {
   errnoName,
   LaunchError,
@@ -30,7 +37,7 @@ import {
   tenantQuotas,
 } from "./limits";
 import { ensurePrivateDir } from "./private-dir";
-import { checkArgv, JOB_PATH } from "./resolve";
+import { checkArgv } from "./resolve";
 import { removeExpiredJobs, retentionPeriodMs } from "./retention";
 import { DEFAULT_RUN_AS, JOB_RLIMITS, MASKED_DIRS, MASKED_FILES } from "./sandbox";
 import type { JobStatus } from "./status";
@@ -63,6 +70,17 @@ export interface JobberOptions {
   stopGraceMs?: number;
   /** Problems that are not any caller's fault (a cgroup that would not go away). */
   warn?: (message: string) => void;
+  /**
+   * Called once for every job that ends while this Jobber watches it (adopted
+   * ones too), after its status is recorded. For logs and metrics; it must not throw.
+   */
+  onJobEnded?: (ended: JobEnded) => void;
+}
+
+/** A job that has just ended: whose it was, and the job with its final status. */
+export interface JobEnded {
+  tenant: string;
+  job: JobInfo;
 }
 
 export interface JobberStats {
@@ -114,7 +132,6 @@ export class Jobber implements JobHost, TenantHost {
       this.tenantQuotas,
       options.warn ?? (() => {}),
     );
-    this.supervisor = new Supervisor(this.store, options.warn ?? (() => {}));
     this.runAs = options.runAs ?? DEFAULT_RUN_AS;
     if (!(this.runAs.uid < IDS_PER_TENANT && this.runAs.gid < IDS_PER_TENANT)) {
       throw new SetupError(
@@ -124,6 +141,13 @@ export class Jobber implements JobHost, TenantHost {
     }
     this.idRanges = new TenantIdRanges(options.stateDir);
     this.stopGraceMs = options.stopGraceMs ?? 5000;
+    this.supervisor = new Supervisor(this.store, options.warn ?? (() => {}), {
+      stopGraceMs: this.stopGraceMs,
+      onEnded:
+        options.onJobEnded &&
+        ((record, status) =>
+          options.onJobEnded?.(endedEvent(record, status, this.store.logPath(record.tenant, record.id)))),
+    });
     this.maskedPaths = [...MASKED_DIRS, realpathSync(options.home), realpathSync(options.stateDir)];
     this.store.finishRemovals();
     this.adoptRunningJobs();
@@ -197,8 +221,10 @@ export class Jobber implements JobHost, TenantHost {
     return this.ids.next();
   }
 
-  newJob(tenant: string, argv: string[], limits: Limits): Job {
+  newJob(tenant: string, argv: string[], limits: Limits, environment: JobEnvironment = {}): Job {
     checkArgv(argv);
+    const env = checkEnvironment(environment.env ?? []);
+    const workdir = checkWorkdir(environment.workdir || "/");
     const resolved = resolveLimits(limits, this.limitPolicy);
     if (!this.ioLimitsAvailable && (resolved.ioReadBps > 0 || resolved.ioWriteBps > 0)) {
       // Accepting them would promise a limit nothing enforces.
@@ -216,6 +242,8 @@ export class Jobber implements JobHost, TenantHost {
       program: argv[0] as string,
       createdAt: new Date().toISOString(),
       limits: resolved,
+      env,
+      workdir,
     };
     return new Job(this, record, false);
   }
@@ -243,11 +271,11 @@ export class Jobber implements JobHost, TenantHost {
         logFd,
         jobDirFd,
         argv: record.argv,
-        env: [`PATH=${JOB_PATH}`, "HOME=/", `JOBBER_JOB_ID=${id}`],
-        searchPath: JOB_PATH,
+        env: jobEnvironment(record.env ?? [], id),
+        searchPath: searchPathOf(record.env ?? []),
         maskedDirs: this.maskedPaths,
         maskedFiles: MASKED_FILES,
-        cwd: "/",
+        cwd: record.workdir ?? "/",
         hostname: `job-${id}`,
         uid: this.runAs.uid,
         gid: this.runAs.gid,
@@ -451,6 +479,12 @@ export class Jobber implements JobHost, TenantHost {
   }
 }
 
+function endedEvent(record: JobRecord, status: JobStatus, logPath: string): JobEnded {
+  const { id, argv, command, createdAt, limits, tenant } = record;
+  const logTruncated = logReachedCap(logPath, limits);
+  return { tenant, job: { id, argv, command, createdAt, limits, status, logTruncated } };
+}
+
 /** Opens the job runtime on a state directory, adopting the jobs already running there. */
 export function openJobber(options: JobberOptions): Jobber {
   return new Jobber(options);
@@ -460,19 +494,20 @@ export function openJobber(options: JobberOptions): Jobber {
 function launchRefusal(record: JobRecord, outcome: LaunchOutcome & { ok: false }): JobError | undefined {
   const program = record.argv[0] as string;
   if (outcome.step === "resolve") {
-    return outcome.errno === constants.errno.EACCES
-      ? new JobError("INVALID_ARGUMENT", `not an executable file for the job's user: ${program}`)
-      : new JobError(
-          "INVALID_ARGUMENT",
-          program.includes("/")
-            ? `command not found: ${program}`
-            : `command not found: ${program} (searched ${JOB_PATH})`,
-        );
+    if (outcome.errno === constants.errno.EACCES) {
+      return new JobError("INVALID_ARGUMENT", `not an executable file for the job's user: ${program}`, {
+        reason: "NOT_EXECUTABLE",
+      });
+    }
+    const searched = program.includes("/") ? "" : ` (searched ${searchPathOf(record.env ?? [])})`;
+    return new JobError("INVALID_ARGUMENT", `command not found: ${program}${searched}`, {
+      reason: "COMMAND_NOT_FOUND",
+    });
   }
   if (outcome.step === "chdir") {
     return new JobError(
       "INVALID_ARGUMENT",
-      `cannot enter the working directory: ${errnoName(outcome.errno)}`,
+      `cannot enter the working directory ${record.workdir ?? "/"}: ${errnoName(outcome.errno)}`,
     );
   }
   return undefined;

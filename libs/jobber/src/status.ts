@@ -51,6 +51,8 @@ const SIGKILL = constants.signals.SIGKILL;
 export interface Ending {
   exit: ExitRecord | undefined;
   stopRequested: boolean;
+  /** Its timeout stopped it (and no user had asked to stop it before). */
+  timedOut?: boolean;
   oomKills: number;
   finishedAt: string;
 }
@@ -60,7 +62,7 @@ export interface Ending {
  * to SIGKILL: the cgroup was killed (stop after the grace period) or the OOM
  * killer chose init itself.
  */
-export function decideStatus({ exit, stopRequested, oomKills, finishedAt }: Ending): JobStatus {
+export function decideStatus({ exit, stopRequested, timedOut, oomKills, finishedAt }: Ending): JobStatus {
   if (exit?.kind === "failed") {
     return { state: "failed", finishedAt, reason: `${exit.stage} failed: ${errnoName(exit.errno)}` };
   }
@@ -68,6 +70,7 @@ export function decideStatus({ exit, stopRequested, oomKills, finishedAt }: Endi
   const signal = killedBy === undefined ? {} : { signal: signalName(killedBy) };
   const exitCode = exit?.kind === "exited" ? { exitCode: exit.code } : {};
   if (stopRequested) return { state: "stopped", finishedAt, ...exitCode, ...signal };
+  if (timedOut) return { state: "timed_out", finishedAt, ...exitCode, ...signal };
   // An OOM kill that the command survived (a child died, it carried on) is
   // not the job's end; one that took the command or init is.
   const diedOfKill = killedBy === SIGKILL || (exit?.kind === "exited" && exit.code === 128 + SIGKILL);

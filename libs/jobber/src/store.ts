@@ -5,6 +5,7 @@
 //                              pid           host PID of the job's init
 //                              exit          written by init: how the command ended
 //                              stop          present when a user asked to stop it
+//                              timed-out     present when its timeout stopped it
 //                              status.json   the final status, written once
 //   <state>/jobs/<tenant>/.removed-<id>/     a job being removed (renamed first, then deleted)
 import {
@@ -35,6 +36,10 @@ export interface JobRecord {
   program: string;
   createdAt: string;
   limits: ResolvedLimits;
+  /** KEY=VALUE entries the client asked for (absent in records older than them). */
+  env?: string[];
+  /** The working directory inside the job's view; "/" when absent. */
+  workdir?: string;
 }
 
 function readOptional(path: string): string | undefined {
@@ -168,6 +173,16 @@ export class JobStore {
 
   stopRequested(tenant: string, id: number): boolean {
     return readOptional(join(this.jobDir(tenant, id), "stop")) !== undefined;
+  }
+
+  markTimedOut(tenant: string, id: number): void {
+    writeFileSync(join(this.jobDir(tenant, id), "timed-out"), `${new Date().toISOString()}\n`, {
+      mode: 0o600,
+    });
+  }
+
+  timedOut(tenant: string, id: number): boolean {
+    return readOptional(join(this.jobDir(tenant, id), "timed-out")) !== undefined;
   }
 
   readFinalStatus(tenant: string, id: number): JobStatus | undefined {

@@ -9,6 +9,16 @@ import { decideStatus, type JobStatus, parseExitRecord } from "./status";
 import type { JobRecord, JobStore } from "./store";
 import { type FileWatch, watchFile } from "./watch";
 
+/** setTimeout's longest delay; a longer timeout is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface SupervisorOptions {
+  /** SIGTERM to SIGKILL when a job's timeout stops it. */
+  stopGraceMs?: number;
+  /** After a job's status is recorded; must not throw (errors are reported through warn). */
+  onEnded?: (record: JobRecord, status: JobStatus) => void;
+}
+
 export class LiveJob {
   readonly logSignal: LogSignal;
   /** Resolves with the final status once the job has ended. */
@@ -22,6 +32,8 @@ export class LiveJob {
   private removing = false;
   private stopping: Promise<JobStatus> | undefined;
   private stopRequested = false;
+  private timedOut = false;
+  private timeoutTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly store: JobStore,
@@ -31,8 +43,9 @@ export class LiveJob {
     private pidfd: number | undefined,
     /** The launcher's word that init has exited; absent for a re-adopted job. */
     private readonly launched: Pick<Launched, "exited" | "release"> | undefined,
-    private readonly onDone: (job: LiveJob) => void,
+    private readonly onDone: (job: LiveJob, status: JobStatus) => void,
     private readonly warn: (message: string) => void,
+    private readonly stopGraceMs = 5000,
   ) {
     this.logSignal = new LogSignal(store.logPath(record.tenant, record.id));
     this.ended = new Promise((resolve) => {
@@ -61,12 +74,43 @@ export class LiveJob {
     void this.launched?.exited.then((exited) => {
       if (exited) void this.end();
     });
+    if (!this.over) this.armTimeout();
+  }
+  /**
+   * A job with a timeout is stopped, as by a user, once it has run that long
+   * since it was created: an adopted job keeps its original deadline, and one
+   * whose deadline passed while no daemon watched is stopped at once.
+   */
+  private armTimeout(): void {
+    const seconds = this.record.limits.timeoutSeconds ?? 0;
+    if (!(seconds > 0)) return;
+    const deadline = Date.parse(this.record.createdAt) + seconds * 1000;
+    const wait = () => {
+      const left = deadline - Date.now();
+      if (left > 0) {
+        this.timeoutTimer = setTimeout(wait, Math.min(left, MAX_TIMER_MS));
+        return;
+      }
+      this.timeoutTimer = undefined;
+      // A stop already under way (a user's) decides how the job is reported.
+      if (this.over || this.stopping) return;
+      this.timedOut = true;
+      this.stop(this.stopGraceMs, "timeout").catch((error) =>
+        this.warn(`job ${this.record.id}: cannot stop it at its timeout: ${error}`),
+      );
+    };
+    wait();
+  }
+
+  private clearTimeout(): void {
+    if (this.timeoutTimer !== undefined) clearTimeout(this.timeoutTimer);
+    this.timeoutTimer = undefined;
   }
 
   /** SIGTERM to the command (init forwards it), then SIGKILL to the whole cgroup after `graceMs`. */
-  stop(graceMs: number): Promise<JobStatus> {
+  stop(graceMs: number, cause: "user" | "timeout" = "user"): Promise<JobStatus> {
     if (!this.stopping) {
-      this.stopping = this.terminate(graceMs);
+      this.stopping = this.terminate(graceMs, cause);
       // A stop that failed may be asked for again.
       this.stopping.catch(() => {
         this.stopping = undefined;
@@ -77,16 +121,18 @@ export class LiveJob {
 
   /** Lets go of the job without ending it (daemon shutdown): it keeps running. */
   release(): void {
+    this.clearTimeout();
     this.eventsWatch?.close();
     this.launched?.release();
     this.logSignal.end();
     this.closePidfd();
   }
 
-  private async terminate(graceMs: number): Promise<JobStatus> {
-    this.stopRequested = true;
+  private async terminate(graceMs: number, cause: "user" | "timeout"): Promise<JobStatus> {
+    if (cause === "user") this.stopRequested = true;
     try {
-      this.store.markStopRequested(this.record.tenant, this.record.id);
+      if (cause === "user") this.store.markStopRequested(this.record.tenant, this.record.id);
+      else this.store.markTimedOut(this.record.tenant, this.record.id);
     } catch (error) {
       // The status will still say "stopped" (kept in memory); only a daemon
       // restart before the job ends would lose that.
@@ -118,6 +164,7 @@ export class LiveJob {
   private async end(): Promise<void> {
     if (this.over) return;
     this.over = true;
+    this.clearTimeout();
     this.closePidfd();
     const { tenant, id } = this.record;
     let status: JobStatus = { state: "killed", finishedAt: new Date().toISOString() };
@@ -125,6 +172,7 @@ export class LiveJob {
       status = decideStatus({
         exit: parseExitRecord(this.store.readExit(tenant, id)),
         stopRequested: this.stopRequested || this.store.stopRequested(tenant, id),
+        timedOut: this.timedOut || this.store.timedOut(tenant, id),
         oomKills: this.cgroup.oomKills(),
         finishedAt: status.finishedAt as string,
       });
@@ -133,7 +181,7 @@ export class LiveJob {
       this.warn(`job ${id}: cannot record how it ended (${status.state}): ${error}`);
     }
     this.logSignal.end();
-    this.onDone(this);
+    this.onDone(this, status);
     this.resolveEnded(status);
     if (!this.cgroup.populated()) await this.removeCgroup();
   }
@@ -167,6 +215,7 @@ export class Supervisor {
   constructor(
     private readonly store: JobStore,
     private readonly warn: (message: string) => void,
+    private readonly options: SupervisorOptions = {},
   ) {}
 
   track(
@@ -175,12 +224,26 @@ export class Supervisor {
     pidfd: number | undefined,
     launched?: Pick<Launched, "exited" | "release">,
   ): LiveJob {
-    const onDone = (done: LiveJob) => {
+    const onDone = (done: LiveJob, status: JobStatus) => {
       if (this.live.delete(done.record.id)) this.count(done.record.tenant, -1);
       this.cleaning.add(done.removed);
       void done.removed.then(() => this.cleaning.delete(done.removed));
+      try {
+        this.options.onEnded?.(done.record, status);
+      } catch (error) {
+        this.warn(`job ${done.record.id}: the end-of-job listener failed: ${error}`);
+      }
     };
-    const job = new LiveJob(this.store, record, cgroup, pidfd, launched, onDone, this.warn);
+    const job = new LiveJob(
+      this.store,
+      record,
+      cgroup,
+      pidfd,
+      launched,
+      onDone,
+      this.warn,
+      this.options.stopGraceMs,
+    );
     // Watch first: a job whose watch cannot be set up is not tracked at all.
     // (If it is already over, its bookkeeping ends asynchronously, after the set.)
     job.watch();

@@ -1,6 +1,6 @@
 // Clients that try to make jobberd hold memory for them, and the daemon's
-// memory measured from /proc: shared by the tests (which bound it) and the
-// benchmark (which reports it).
+// memory measured from /proc: the benchmark reports what they cost
+// (bench/abuse.ts), the tests bound it (apps/daemon/test/memory.test.ts).
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect as connectTls, type TLSSocket } from "node:tls";
@@ -10,7 +10,7 @@ import {
   GetJobLogRequestSchema,
   type JobClient,
   jobServiceDefinition,
-} from "@jobber/proto";
+} from "../proto/src/index.ts";
 
 /** A jobberd to abuse: where it listens, whose identity to use, its process. */
 export interface Target {
