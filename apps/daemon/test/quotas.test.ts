@@ -240,7 +240,7 @@ describe("tenant quotas", () => {
     const otherJob = await sleeper(other);
     await other.stopJob({ jobId: otherJob });
     // One stream closes, and its place is free once the daemon has seen it go (and logged it).
-    const cancelledLine = `${tenant.slice(0, 12)} FollowJobLog CANCELLED`;
+    const cancelledLine = `FollowJobLog CANCELLED tenant=${tenant.slice(0, 12)}`;
     const cancelledSoFar = daemon.output().split(cancelledLine).length - 1;
     streams[0]?.controller.abort();
     await streams[0]?.iterator.next().catch(() => {});
