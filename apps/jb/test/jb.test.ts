@@ -164,13 +164,16 @@ describe("JSON and -q", () => {
         "0.5",
         ...connection,
         "--",
-        "true",
+        "sleep",
+        "600",
       ]);
       expect(result.exitCode).toBe(0);
       const job = JSON.parse(result.stdout.toString());
+      // Still running when the answer comes: a job that ends at once may be over by then.
+      await runJb(["stop", String(job.id), ...connection]);
       expect(job).toMatchObject({
-        command: "true",
-        args: ["true"],
+        command: "sleep 600",
+        args: ["sleep", "600"],
         status: "running",
         finished: false,
         exit_code: null,
