@@ -244,11 +244,18 @@ export class Supervisor {
       this.warn,
       this.options.stopGraceMs,
     );
-    // Watch first: a job whose watch cannot be set up is not tracked at all.
-    // (If it is already over, its bookkeeping ends asynchronously, after the set.)
-    job.watch();
+    // Tracked before it is watched: a job already over when the watch begins
+    // ends right there, and its end must find it tracked (or it would be
+    // counted as running for good). A job whose watch cannot be set up is
+    // not tracked at all.
     this.live.set(record.id, job);
     this.count(record.tenant, +1);
+    try {
+      job.watch();
+    } catch (error) {
+      if (this.live.delete(record.id)) this.count(record.tenant, -1);
+      throw error;
+    }
     return job;
   }
 

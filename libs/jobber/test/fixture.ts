@@ -1,5 +1,6 @@
 // A real Jobber on temporary directories and a cgroup parent of its own, so
 // that a test can count what it leaves behind.
+import { expect } from "bun:test";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Jobber, type JobberOptions, openJobber } from "../src/index";
@@ -21,6 +22,11 @@ export interface Fixture {
   /** Opens another Jobber on the same directories (a daemon restart), with other options if given. */
   reopen(overrides?: Partial<JobberOptions>): Jobber;
   cleanup(): void;
+  /**
+   * After a file's tests: cleans up whatever happened (and removes `extra`
+   * paths), then asserts that no job's cgroup outlived the tests.
+   */
+  finish(...extra: string[]): Promise<void>;
 }
 
 export function createFixture(options: Partial<JobberOptions> = {}): Fixture {
@@ -50,6 +56,17 @@ export function createFixture(options: Partial<JobberOptions> = {}): Fixture {
       fixture.jobber.close();
       fixture.jobber = open(overrides);
       return fixture.jobber;
+    },
+    async finish(...extra: string[]) {
+      let leftover: string[] = [];
+      try {
+        await fixture.jobber.cgroupsRemoved();
+        leftover = fixture.jobber.stats().cgroups;
+      } finally {
+        fixture.cleanup();
+        for (const path of extra) rmSync(path, { recursive: true, force: true });
+      }
+      expect(leftover).toEqual([]);
     },
     cleanup() {
       fixture.jobber.close();

@@ -15,9 +15,7 @@ beforeAll(() => {
 
 afterAll(async () => {
   // Nothing a test started may outlive it.
-  await fixture.jobber.cgroupsRemoved();
-  expect(fixture.jobber.stats().cgroups).toEqual([]);
-  fixture.cleanup();
+  await fixture.finish();
 });
 
 async function run(argv: string[], limits = {}) {
