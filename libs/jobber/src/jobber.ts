@@ -150,6 +150,9 @@ export class Jobber implements JobHost, TenantHost {
     });
     this.maskedPaths = [...MASKED_DIRS, realpathSync(options.home), realpathSync(options.stateDir)];
     this.store.finishRemovals();
+    // Before anything that would need undoing: a launcher that cannot be
+    // built stops jobberd here, and the first job does not pay for it.
+    this.launcher.start();
     this.adoptRunningJobs();
     this.startRetention(options.retentionMs ?? 0);
   }

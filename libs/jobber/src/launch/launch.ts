@@ -277,6 +277,11 @@ export class Launcher {
     return { pid: out[0] as number, pidfd: out[1] as number, ...watchReadyPipe(out[2] as number) };
   }
 
+  /** Compiles the launcher and starts its process now rather than at the first job (and fails now if it cannot). */
+  start(): void {
+    this.socket();
+  }
+
   /** Ends the launcher process. Running jobs are not its children any more than they are jobberd's: they keep running. */
   stop(): void {
     const process = this.process;
