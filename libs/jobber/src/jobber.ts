@@ -109,7 +109,8 @@ export class Jobber implements JobHost, TenantHost {
   private retentionTimer: ReturnType<typeof setInterval> | undefined;
   private readonly idRanges: TenantIdRanges;
   private readonly launcher = new Launcher();
-  private closed = false;
+  /** Set by close(): resolves once every fd held for a running job is closed. */
+  private closing: Promise<void> | undefined;
 
   constructor(private readonly options: JobberOptions) {
     ensurePrivateDir(options.home, "home directory");
@@ -411,14 +412,16 @@ export class Jobber implements JobHost, TenantHost {
   }
 
   /** Lets go of every job and watcher. Jobs keep running; the next Jobber on this state directory adopts them. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    clearInterval(this.retentionTimer);
-    this.retentionTimer = undefined;
-    this.supervisor.releaseAll();
-    this.launcher.stop();
-    this.ids.close();
+  close(): Promise<void> {
+    if (!this.closing) {
+      clearInterval(this.retentionTimer);
+      this.retentionTimer = undefined;
+      const released = this.supervisor.releaseAll();
+      this.launcher.stop();
+      this.ids.close();
+      this.closing = released;
+    }
+    return this.closing;
   }
 
   /** Removes finished jobs older than the retention now, and again every period (at least hourly). */

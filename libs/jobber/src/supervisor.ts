@@ -120,12 +120,14 @@ export class LiveJob {
   }
 
   /** Lets go of the job without ending it (daemon shutdown): it keeps running. */
-  release(): void {
+  release(): Promise<void> {
     this.clearTimeout();
     this.eventsWatch?.close();
     this.launched?.release();
     this.logSignal.end();
     this.closePidfd();
+    // The ready pipe is closed once its pending read is cancelled.
+    return this.launched ? this.launched.exited.then(() => {}) : Promise.resolve();
   }
 
   private async terminate(graceMs: number, cause: "user" | "timeout"): Promise<JobStatus> {
@@ -314,9 +316,10 @@ export class Supervisor {
   }
 
   /** Stops watching every job; the jobs keep running. */
-  releaseAll(): void {
-    for (const job of this.live.values()) job.release();
+  async releaseAll(): Promise<void> {
+    const released = [...this.live.values()].map((job) => job.release());
     this.live.clear();
     this.perTenant.clear();
+    await Promise.all(released);
   }
 }

@@ -180,6 +180,22 @@ describe("lifecycle", () => {
     await job.stop(0);
   });
 
+  test("closing the library lets go of every fd and of the launcher; the job keeps running", () => {
+    // In a process of its own, where nothing else opens or closes fds meanwhile.
+    const run = Bun.spawnSync([process.execPath, join(import.meta.dir, "close-releases.ts")]);
+    expect(run.stderr.toString()).toBe("");
+    expect(JSON.parse(run.stdout.toString())).toEqual({
+      fdsBefore: expect.any(Number),
+      fdsAfterClose: expect.any(Number),
+      heldWhileRunning: true,
+      launcherGone: true,
+      stillRunning: "running",
+      stoppedByTheNext: "stopped",
+    });
+    const { fdsBefore, fdsAfterClose } = JSON.parse(run.stdout.toString());
+    expect(fdsAfterClose).toBe(fdsBefore);
+  });
+
   test("100 concurrent starts get 100 distinct ids", async () => {
     const jobs = await Promise.all(Array.from({ length: 100 }, () => run(["true"])));
     expect(new Set(jobs.map((job) => job.id)).size).toBe(100);

@@ -202,12 +202,6 @@ export function encodeRequest(spec: LaunchSpec): Buffer {
 function watchReadyPipe(fd: number): Pick<Launched, "outcome" | "exited" | "release"> {
   const reader = Bun.file(fd).stream().getReader();
   let released = false;
-  let closed = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    closeSync(fd);
-  };
   let settleOutcome!: (outcome: LaunchOutcome | undefined) => void;
   const outcome = new Promise<LaunchOutcome | undefined>((resolve) => {
     settleOutcome = resolve;
@@ -218,14 +212,15 @@ function watchReadyPipe(fd: number): Pick<Launched, "outcome" | "exited" | "rele
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
-        text += Buffer.from(value).toString("latin1");
+        // One short line is all init writes; anything longer is not from it.
+        if (text.length < 256) text += Buffer.from(value).toString("latin1");
         if (text.includes("\n")) settleOutcome(parseOutcome(text));
       }
     } catch {
       // A read cut short (released): the job is not known to be over.
     } finally {
       settleOutcome(parseOutcome(text));
-      close();
+      closeSync(fd);
     }
     return !released;
   })();
@@ -234,8 +229,10 @@ function watchReadyPipe(fd: number): Pick<Launched, "outcome" | "exited" | "rele
     exited,
     release: () => {
       released = true;
+      // The read loop ends once the cancel settles its pending read, and
+      // closes the fd then: closed earlier, the number could be reused while
+      // the stream still watches it.
       void reader.cancel().catch(() => {});
-      close();
     },
   };
 }
