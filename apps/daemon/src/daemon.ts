@@ -128,7 +128,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       metricsServer = serveMetrics(options.metricsListen, metrics);
     } catch (error) {
       server.forceShutdown();
-      jobber.close();
+      void jobber.close();
       throw error;
     }
     logger.info(`metrics at http://${metricsServer.address}/metrics`);
@@ -149,8 +149,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
       server.tryShutdown(() => {
         clearTimeout(force);
-        jobber.close();
-        resolve();
+        // Resolves once the fds held for running jobs are closed; the jobs keep running.
+        void jobber.close().then(resolve);
       });
     });
     return stopping;
