@@ -9,7 +9,7 @@ import { join } from "node:path";
 import * as tls from "node:tls";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import type { SetupError } from "@jobber/jobber";
+import type { JobberError } from "@jobber/jobber";
 import {
   type ClientIdentity,
   connectJobService,
@@ -234,12 +234,12 @@ describe("PKI bootstrap", () => {
     const linkedHome = join(root, "linked-home");
     await symlink(realHome, linkedHome);
     const linkError = await bootstrapHome(linkedHome).catch((caught: unknown) => caught);
-    expect((linkError as SetupError).code).toBe("FAILED_PRECONDITION");
-    expect((linkError as SetupError).message).toContain("symbolic link");
+    expect((linkError as JobberError).code).toBe("FAILED_PRECONDITION");
+    expect((linkError as JobberError).message).toContain("symbolic link");
 
     await chmod(realHome, 0o777);
     const modeError = await bootstrapHome(realHome).catch((caught: unknown) => caught);
-    expect((modeError as SetupError).message).toContain("writable by group or others");
+    expect((modeError as JobberError).message).toContain("writable by group or others");
     expect(await readdir(realHome)).toEqual([]);
   });
 });

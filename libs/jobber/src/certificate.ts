@@ -1,6 +1,6 @@
 import { createHash, X509Certificate } from "node:crypto";
 import type { JobEnvironment } from "./environment";
-import { CertificateError, JobError } from "./errors";
+import { JobberError } from "./errors";
 import type { Job } from "./job";
 import type { Limits } from "./limits";
 
@@ -17,12 +17,12 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END 
 /** The DER bytes of the first certificate in a PEM text. */
 export function pemToDer(pem: string): Buffer {
   const body = PEM_CERTIFICATE.exec(pem)?.[1];
-  if (!body) throw new CertificateError("INVALID_ARGUMENT", "not a PEM certificate");
+  if (!body) throw new JobberError("INVALID_ARGUMENT", "not a PEM certificate");
   const der = Buffer.from(body.replace(/\s+/g, ""), "base64");
   try {
     new X509Certificate(der);
   } catch (error) {
-    throw new CertificateError("INVALID_ARGUMENT", `not a valid X.509 certificate: ${error}`);
+    throw new JobberError("INVALID_ARGUMENT", `not a valid X.509 certificate: ${error}`);
   }
   return der;
 }
@@ -69,7 +69,7 @@ export class Certificate {
   /** One of the tenant's jobs; another tenant's job is NOT_FOUND, like one that does not exist. */
   async getJob(id: number): Promise<Job> {
     const job = Number.isSafeInteger(id) && id > 0 ? this.#host.job(this.#tenant, id) : undefined;
-    if (!job) throw new JobError("NOT_FOUND", `job ${id} not found`);
+    if (!job) throw new JobberError("NOT_FOUND", `job ${id} not found`);
     return job;
   }
 

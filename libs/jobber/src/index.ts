@@ -3,7 +3,7 @@ export type { Certificate } from "./certificate";
 export { joinCommandLine, splitCommandLine } from "./command-line";
 export type { MinFree } from "./disk-space";
 export type { JobEnvironment } from "./environment";
-export { CertificateError, type ErrorCode, type ErrorReason, JobError, SetupError } from "./errors";
+export { type ErrorCode, type ErrorReason, JobberError } from "./errors";
 export { formatBytes } from "./format-bytes";
 export { describeStatus, type Job, type JobInfo } from "./job";
 export { type Jobber, type JobberOptions, type JobberStats, type JobEnded, openJobber } from "./jobber";

@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import { open, readFile, stat } from "node:fs/promises";
-import { errnoCode, JobError } from "./errors";
+import { errnoCode, JobberError } from "./errors";
 import type { ResolvedLimits } from "./limits";
 import { LogFollower } from "./log-follower";
 import type { JobStatus } from "./status";
@@ -48,7 +48,7 @@ export class Job {
 
   /** Launches the job in its cgroup and namespaces. */
   async start(): Promise<JobInfo> {
-    if (this.#started) throw new JobError("FAILED_PRECONDITION", `job ${this.id} was already started`);
+    if (this.#started) throw new JobberError("FAILED_PRECONDITION", `job ${this.id} was already started`);
     this.#started = true;
     await this.#host.launch(this.#record);
     return this.info();
@@ -101,7 +101,7 @@ export class Job {
   async remove(): Promise<void> {
     this.requireStarted();
     if (this.#host.live(this.id)) {
-      throw new JobError(
+      throw new JobberError(
         "FAILED_PRECONDITION",
         `job ${this.id} is running: stop it first (only a finished job can be removed)`,
       );
@@ -125,8 +125,8 @@ export class Job {
     }
   }
 
-  private gone(): JobError {
-    return new JobError("NOT_FOUND", `job ${this.id} not found`);
+  private gone(): JobberError {
+    return new JobberError("NOT_FOUND", `job ${this.id} not found`);
   }
 
   /**
@@ -136,7 +136,7 @@ export class Job {
   follow(offset = 0): AsyncIterableIterator<Uint8Array> {
     this.requireStarted();
     if (!Number.isSafeInteger(offset) || offset < 0) {
-      throw new JobError("INVALID_ARGUMENT", `offset must be a whole number ≥ 0, got ${offset}`);
+      throw new JobberError("INVALID_ARGUMENT", `offset must be a whole number ≥ 0, got ${offset}`);
     }
     const live = this.#host.live(this.id);
     try {
@@ -153,7 +153,7 @@ export class Job {
     const live = this.#host.live(this.id);
     if (!live) {
       const status = await this.status();
-      throw new JobError(
+      throw new JobberError(
         "FAILED_PRECONDITION",
         `job ${this.id} has already finished (${describeStatus(status)})`,
       );
@@ -169,7 +169,7 @@ export class Job {
   }
 
   private requireStarted(): void {
-    if (!this.#started) throw new JobError("FAILED_PRECONDITION", `job ${this.id} has not been started`);
+    if (!this.#started) throw new JobberError("FAILED_PRECONDITION", `job ${this.id} has not been started`);
   }
 }
 

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Certificate, pemToDer } from "./certificate";
 import type { CgroupDriver } from "./cgroup";
-import { CertificateError, errnoCode } from "./errors";
+import { errnoCode, JobberError } from "./errors";
 import { ensurePrivateDir } from "./private-dir";
 import { type JobberOptions, type JobberStats, JobRuntime } from "./runtime";
 
@@ -34,10 +34,7 @@ export class Jobber {
       names = readdirSync(pool).filter((name) => name.endsWith(".crt") || name.endsWith(".pem"));
     } catch (error) {
       if (errnoCode(error) === "ENOENT") return [];
-      throw new CertificateError(
-        "INTERNAL",
-        `cannot read the client pool ${pool}: ${errnoCode(error) ?? error}`,
-      );
+      throw new JobberError("INTERNAL", `cannot read the client pool ${pool}: ${errnoCode(error) ?? error}`);
     }
     return names.map((name) => {
       const path = join(pool, name);
@@ -45,7 +42,7 @@ export class Jobber {
       try {
         pem = readFileSync(path, "utf8");
       } catch (error) {
-        throw new CertificateError("INTERNAL", `cannot read ${path}: ${errnoCode(error) ?? error}`);
+        throw new JobberError("INTERNAL", `cannot read ${path}: ${errnoCode(error) ?? error}`);
       }
       return new Certificate(this.#runtime, pemToDer(pem));
     });
@@ -62,7 +59,7 @@ export class Jobber {
       ensurePrivateDir(pool, "client pool");
       writeFileSync(join(pool, `${certificate.hash()}.crt`), certificate.bytes(), { mode: 0o644 });
     } catch (error) {
-      throw new CertificateError("INTERNAL", `cannot save the certificate into ${pool}: ${error}`);
+      throw new JobberError("INTERNAL", `cannot save the certificate into ${pool}: ${error}`);
     }
     return certificate;
   }

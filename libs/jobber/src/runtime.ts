@@ -15,7 +15,7 @@ import {
   jobEnvironment,
   searchPathOf,
 } from "./environment";
-import { JobError, SetupError } from "./errors";
+import { JobberError } from "./errors";
 import { IDS_PER_TENANT, TenantIdRanges } from "./id-ranges";
 import { IdAllocator } from "./ids";
 import { Job, type JobHost, type JobInfo, logReachedCap } from "./job";
@@ -135,7 +135,7 @@ export class JobRuntime implements JobHost, TenantHost {
     );
     this.runAs = options.runAs ?? DEFAULT_RUN_AS;
     if (!(this.runAs.uid < IDS_PER_TENANT && this.runAs.gid < IDS_PER_TENANT)) {
-      throw new SetupError(
+      throw new JobberError(
         "INVALID_ARGUMENT",
         `jobs cannot run as ${this.runAs.uid}:${this.runAs.gid}: their user namespaces have ids 0 to ${IDS_PER_TENANT - 1}`,
       );
@@ -177,7 +177,7 @@ export class JobRuntime implements JobHost, TenantHost {
     const resolved = resolveLimits(limits, this.limitPolicy);
     if (!this.ioLimitsAvailable && (resolved.ioReadBps > 0 || resolved.ioWriteBps > 0)) {
       // Accepting them would promise a limit nothing enforces.
-      throw new JobError(
+      throw new JobberError(
         "INVALID_ARGUMENT",
         "IO limits are not available on this host: no block device to throttle",
       );
@@ -239,7 +239,7 @@ export class JobRuntime implements JobHost, TenantHost {
         // cgroup.kill gets the new process killed too on some kernels.
         if (cgroup?.populated()) {
           cgroup.kill();
-          throw new JobError("INTERNAL", `the launcher died while starting job ${id}; start it again`);
+          throw new JobberError("INTERNAL", `the launcher died while starting job ${id}; start it again`);
         }
       });
       // From here the job runs: the supervisor must own it, or it must die.
@@ -274,7 +274,7 @@ export class JobRuntime implements JobHost, TenantHost {
         reason,
         finishedAt: new Date().toISOString(),
       });
-      throw new JobError("INTERNAL", `cannot start job ${id}: ${reason}`, { cause: error });
+      throw new JobberError("INTERNAL", `cannot start job ${id}: ${reason}`, { cause: error });
     } finally {
       for (const fd of fds) closeSync(fd);
     }
@@ -299,8 +299,8 @@ export class JobRuntime implements JobHost, TenantHost {
     throw refusal;
   }
 
-  private noProcessesLeft(id: number, cause?: unknown): JobError {
-    return new JobError(
+  private noProcessesLeft(id: number, cause?: unknown): JobberError {
+    return new JobberError(
       "RESOURCE_EXHAUSTED",
       `cannot start job ${id}: your running jobs hold all the processes one tenant may have (tenant-pids = ${this.tenantQuotas.pidsMax}), or the host has none left`,
       { cause },
@@ -330,7 +330,7 @@ export class JobRuntime implements JobHost, TenantHost {
   private admit(tenant: string): void {
     const running = this.supervisor.runningFor(tenant);
     if (this.tenantQuotas.jobs > 0 && running >= this.tenantQuotas.jobs) {
-      throw new JobError(
+      throw new JobberError(
         "RESOURCE_EXHAUSTED",
         `${running} of your jobs are running, the most one tenant may run at once (tenant-jobs = ${this.tenantQuotas.jobs}); wait for one to end or stop one`,
       );
@@ -435,21 +435,21 @@ function endedEvent(record: JobRecord, status: JobStatus, logPath: string): JobE
 }
 
 /** The start call's error for a command the job could not even look up or enter. */
-function launchRefusal(record: JobRecord, outcome: LaunchOutcome & { ok: false }): JobError | undefined {
+function launchRefusal(record: JobRecord, outcome: LaunchOutcome & { ok: false }): JobberError | undefined {
   const program = record.argv[0] as string;
   if (outcome.step === "resolve") {
     if (outcome.errno === constants.errno.EACCES) {
-      return new JobError("INVALID_ARGUMENT", `not an executable file for the job's user: ${program}`, {
+      return new JobberError("INVALID_ARGUMENT", `not an executable file for the job's user: ${program}`, {
         reason: "NOT_EXECUTABLE",
       });
     }
     const searched = program.includes("/") ? "" : ` (searched ${searchPathOf(record.env ?? [])})`;
-    return new JobError("INVALID_ARGUMENT", `command not found: ${program}${searched}`, {
+    return new JobberError("INVALID_ARGUMENT", `command not found: ${program}${searched}`, {
       reason: "COMMAND_NOT_FOUND",
     });
   }
   if (outcome.step === "chdir") {
-    return new JobError(
+    return new JobberError(
       "INVALID_ARGUMENT",
       `cannot enter the working directory ${record.workdir ?? "/"}: ${errnoName(outcome.errno)}`,
     );

@@ -142,7 +142,7 @@ describe("lifecycle", () => {
   test("a stopped job stays stopped and a second stop is refused", async () => {
     const job = await run(["sleep", "1000"]);
     await job.stop();
-    expect(job.stop()).rejects.toMatchObject({ name: "JobError", code: "FAILED_PRECONDITION" });
+    expect(job.stop()).rejects.toMatchObject({ name: "JobberError", code: "FAILED_PRECONDITION" });
   });
 
   test("concurrent stops of one job agree", async () => {
@@ -302,13 +302,13 @@ describe("errors", () => {
     }
   });
 
-  test("an unreadable pool is a CertificateError", async () => {
+  test("an unreadable pool is an INTERNAL JobberError", async () => {
     const broken = createFixture();
     try {
       rmdirSync(join(broken.home, "pool"));
       writeFileSync(join(broken.home, "pool"), "not a directory");
       expect(broken.jobber.getClientCertificates()).rejects.toMatchObject({
-        name: "CertificateError",
+        name: "JobberError",
         code: "INTERNAL",
       });
     } finally {
@@ -335,8 +335,15 @@ describe("errors", () => {
     expect(pool.map((c) => c.hash())).toContain(certificate.hash());
   });
 
-  test("a pool file that is not a certificate is a CertificateError", async () => {
+  test("a text that is not a certificate is refused with INVALID_ARGUMENT", async () => {
     expect(() => fixture.jobber.newCertificate("hello")).toThrow(/not a PEM certificate/);
+    let refusal: unknown;
+    try {
+      fixture.jobber.newCertificate("hello");
+    } catch (error) {
+      refusal = error;
+    }
+    expect(refusal).toMatchObject({ name: "JobberError", code: "INVALID_ARGUMENT" });
   });
 });
 
