@@ -89,7 +89,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const poolWatch = watchPool(join(home, "pool"), authenticator, logger);
 
   const authenticate = (call: ServerSurfaceCall): Certificate =>
-    jobber.certificateFromDer(authenticator.authenticatePeer(call).der);
+    authenticator.authenticate(call, (der) => jobber.certificateFromDer(der));
   const requestLog = new RequestLog(logger, (rpc, code, seconds) => metrics?.rpc(rpc, code, seconds));
   const service = createJobService({
     authenticate,

@@ -14,5 +14,6 @@ export {
   type ResolvedLimits,
   type TenantQuotas,
 } from "./limits";
+export { type PoolCertificate, readPool } from "./pool";
 export { ensurePrivateDir } from "./private-dir";
 export type { JobState, JobStatus } from "./status";

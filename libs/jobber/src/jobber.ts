@@ -2,11 +2,12 @@
 // tenant-bound handles only. A Certificate reaches its own jobs and no
 // other tenant's; the runtime behind it (runtime.ts), whose methods take
 // any tenant's name, is held in a private field and never handed out.
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Certificate, pemToDer } from "./certificate";
 import type { CgroupDriver } from "./cgroup";
-import { errnoCode, JobberError } from "./errors";
+import { JobberError } from "./errors";
+import { poolDir, readPool } from "./pool";
 import { ensurePrivateDir } from "./private-dir";
 import { type JobberOptions, type JobberStats, JobRuntime } from "./runtime";
 
@@ -19,33 +20,18 @@ export class Jobber {
   /** Use openJobber. */
   constructor(options: JobberOptions) {
     this.#runtime = new JobRuntime(options);
-    this.#pool = join(options.home, "pool");
+    this.#pool = poolDir(options.home);
   }
 
   get cgroupLayout(): CgroupDriver["layout"] {
     return this.#runtime.cgroupLayout;
   }
 
-  /** The certificates in `<home>/pool/`; none when it does not exist. */
+  /** The certificates in `<home>/pool/` (every one of a bundle); none when it does not exist. */
   async getClientCertificates(): Promise<Certificate[]> {
-    const pool = this.#pool;
-    let names: string[];
-    try {
-      names = readdirSync(pool).filter((name) => name.endsWith(".crt") || name.endsWith(".pem"));
-    } catch (error) {
-      if (errnoCode(error) === "ENOENT") return [];
-      throw new JobberError("INTERNAL", `cannot read the client pool ${pool}: ${errnoCode(error) ?? error}`);
-    }
-    return names.map((name) => {
-      const path = join(pool, name);
-      let pem: string;
-      try {
-        pem = readFileSync(path, "utf8");
-      } catch (error) {
-        throw new JobberError("INTERNAL", `cannot read ${path}: ${errnoCode(error) ?? error}`);
-      }
-      return new Certificate(this.#runtime, pemToDer(pem));
-    });
+    return (await readPool(this.#pool)).map(
+      ({ certificate }) => new Certificate(this.#runtime, Buffer.from(certificate.raw)),
+    );
   }
 
   /** A tenant from a PEM certificate, saved into the pool as `<hash>.crt` (NewCertificate of the original API). */

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { X509Certificate } from "node:crypto";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Certificate } from "../src/index";
@@ -333,6 +334,38 @@ describe("errors", () => {
     expect(Buffer.from(certificate.bytes()).toString()).toBe(pem);
     const pool = await fixture.jobber.getClientCertificates();
     expect(pool.map((c) => c.hash())).toContain(certificate.hash());
+  });
+
+  test("a pool file holding several certificates (a bundle) is one tenant each; a file with none is refused", async () => {
+    const pool = createFixture();
+    try {
+      const pems = ["bundle one", "bundle two"].map((name) =>
+        Bun.spawnSync(
+          [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+          ].concat(["-keyout", "/dev/null", "-subj", `/CN=${name}`, "-days", "1"]),
+        ).stdout.toString(),
+      );
+      writeFileSync(join(pool.home, "pool", "bundle.pem"), pems.join(""));
+      const hashes = pems.map((pem) =>
+        new Bun.CryptoHasher("sha256").update(new X509Certificate(pem).raw).digest("hex"),
+      );
+      expect((await pool.jobber.getClientCertificates()).map((c) => c.hash())).toEqual(hashes);
+      writeFileSync(join(pool.home, "pool", "empty.crt"), "no certificate here\n");
+      expect(pool.jobber.getClientCertificates()).rejects.toMatchObject({
+        code: "FAILED_PRECONDITION",
+        message: expect.stringContaining("holds no PEM certificate"),
+      });
+    } finally {
+      pool.cleanup();
+    }
   });
 
   test("a text that is not a certificate is refused with INVALID_ARGUMENT", async () => {
