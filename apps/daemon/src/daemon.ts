@@ -36,7 +36,7 @@ export interface DaemonOptions {
   tenantQuotas?: JobberOptions["tenantQuotas"];
   retentionMs?: number;
   minFree?: JobberOptions["minFree"];
-  /** Concurrent FollowJobLog streams per tenant; 64. */
+  /** Concurrent FollowJobLog streams per tenant; DEFAULT_TENANT_STREAMS. */
   tenantStreams?: number;
 }
 
@@ -49,6 +49,9 @@ export interface Daemon {
   /** Stops accepting, ends open streams with UNAVAILABLE, lets go of jobs (they keep running). */
   shutdown(): Promise<void>;
 }
+
+/** Concurrent FollowJobLog streams per tenant when not given. */
+export const DEFAULT_TENANT_STREAMS = 64;
 
 /** Server options: a StartJob request has no business being larger than this. */
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
@@ -94,7 +97,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const service = createJobService({
     authenticate,
     log: requestLog,
-    tenantStreams: options.tenantStreams ?? 64,
+    tenantStreams: options.tenantStreams ?? DEFAULT_TENANT_STREAMS,
     onJobStarted: (tenant, job) => {
       metrics?.jobStarted();
       logger.info("job started", {

@@ -12,7 +12,7 @@ import {
 } from "@grpc/grpc-js";
 // grpc-js does not re-export the type every server call shares; a type-only import is erased at run time.
 import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
-import type { Certificate, JobInfo } from "@jobber/jobber";
+import { type Certificate, checkLogOffset, type JobInfo } from "@jobber/jobber";
 import {
   type FollowJobLogRequest,
   type FollowJobLogResponse,
@@ -149,10 +149,11 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
     const release = () => void chunks?.return?.();
     const stream = async () => {
       tenant = options.authenticate(call);
-      if (call.request.offset < 0n) throw new RpcError(status.INVALID_ARGUMENT, "offset must be ≥ 0");
+      // Checked before the job is looked up: a bad offset is INVALID_ARGUMENT whether or not the job exists.
+      const offset = checkLogOffset(call.request.offset);
       leaveQuota = streamsPerTenant.enter(tenant.hash());
       const job = await tenant.getJob(jobId(call.request.jobId));
-      chunks = job.follow(Number(call.request.offset));
+      chunks = job.follow(offset);
       // A client that cancels or disconnects releases the follower at once,
       // even while it waits for output.
       call.on("cancelled", release);

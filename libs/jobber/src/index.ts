@@ -5,8 +5,15 @@ export type { MinFree } from "./disk-space";
 export type { JobEnvironment } from "./environment";
 export { type ErrorCode, type ErrorReason, JobberError } from "./errors";
 export { formatBytes } from "./format-bytes";
-export { describeStatus, type Job, type JobInfo } from "./job";
-export { type Jobber, type JobberOptions, type JobberStats, type JobEnded, openJobber } from "./jobber";
+export { checkLogOffset, describeStatus, type Job, type JobInfo } from "./job";
+export {
+  JOBBER_DEFAULTS,
+  type Jobber,
+  type JobberOptions,
+  type JobberStats,
+  type JobEnded,
+  openJobber,
+} from "./jobber";
 export {
   DEFAULT_LIMITS,
   type Limits,

@@ -135,9 +135,7 @@ export class Job {
    */
   follow(offset = 0): AsyncIterableIterator<Uint8Array> {
     this.requireStarted();
-    if (!Number.isSafeInteger(offset) || offset < 0) {
-      throw new JobberError("INVALID_ARGUMENT", `offset must be a whole number ≥ 0, got ${offset}`);
-    }
+    checkLogOffset(offset);
     const live = this.#host.live(this.id);
     try {
       return new LogFollower(this.#host.logPath(this.#record), offset, live?.logSignal);
@@ -171,6 +169,15 @@ export class Job {
   private requireStarted(): void {
     if (!this.#started) throw new JobberError("FAILED_PRECONDITION", `job ${this.id} has not been started`);
   }
+}
+
+/** A log offset as `follow` takes it: a whole number ≥ 0 (a wire's bigint too, checked before it is narrowed). */
+export function checkLogOffset(offset: number | bigint): number {
+  const narrowed = Number(offset);
+  if (!Number.isSafeInteger(narrowed) || narrowed < 0 || BigInt(narrowed) !== BigInt(offset)) {
+    throw new JobberError("INVALID_ARGUMENT", `offset must be a whole number ≥ 0, got ${offset}`);
+  }
+  return narrowed;
 }
 
 /**

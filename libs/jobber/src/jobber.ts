@@ -11,7 +11,7 @@ import { poolDir, readPool } from "./pool";
 import { ensurePrivateDir } from "./private-dir";
 import { type JobberOptions, type JobberStats, JobRuntime } from "./runtime";
 
-export type { JobberOptions, JobberStats, JobEnded } from "./runtime";
+export { JOBBER_DEFAULTS, type JobberOptions, type JobberStats, type JobEnded } from "./runtime";
 
 export class Jobber {
   readonly #runtime: JobRuntime;

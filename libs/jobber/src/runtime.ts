@@ -46,6 +46,16 @@ import { type JobRecord, JobStore } from "./store";
 import { Supervisor } from "./supervisor";
 import { openWatcherCount } from "./watch";
 
+/** What a Jobber uses for an option not given: the one place these defaults live. */
+export const JOBBER_DEFAULTS = {
+  cgroupRoot: "/sys/fs/cgroup",
+  cgroupParent: "jobber",
+  runAs: DEFAULT_RUN_AS,
+  stopGraceMs: 5000,
+  retentionMs: 0,
+  minFree: { fraction: 0.05 } as MinFree,
+} as const;
+
 export interface JobberOptions {
   /** The daemon's home: `pool/` holds the client certificates. Hidden from jobs. */
   home: string;
@@ -117,23 +127,23 @@ export class JobRuntime implements JobHost, TenantHost {
     // Configuration first: a bad one is refused before anything is touched.
     this.limitPolicy = limitPolicy(options.defaultLimits, options.maxLimits);
     this.tenantQuotas = tenantQuotas(options.tenantQuotas);
-    this.minFree = options.minFree ?? { fraction: 0.05 };
+    this.minFree = options.minFree ?? JOBBER_DEFAULTS.minFree;
     this.store = new JobStore(options.stateDir);
     this.ids = new IdAllocator(this.store);
-    this.cgroupParent = options.cgroupParent ?? "jobber";
+    this.cgroupParent = options.cgroupParent ?? JOBBER_DEFAULTS.cgroupParent;
     const ioDevices = blockDevicesOf([options.stateDir, "/"]);
     this.ioLimitsAvailable = ioDevices.length > 0;
     if (!this.ioLimitsAvailable) {
       options.warn?.("neither the state directory nor / is on a block device: jobs cannot get IO limits");
     }
     this.cgroups = detectCgroups(
-      options.cgroupRoot ?? "/sys/fs/cgroup",
+      options.cgroupRoot ?? JOBBER_DEFAULTS.cgroupRoot,
       this.cgroupParent,
       ioDevices,
       this.tenantQuotas,
       options.warn ?? (() => {}),
     );
-    this.runAs = options.runAs ?? DEFAULT_RUN_AS;
+    this.runAs = options.runAs ?? JOBBER_DEFAULTS.runAs;
     if (!(this.runAs.uid < IDS_PER_TENANT && this.runAs.gid < IDS_PER_TENANT)) {
       throw new JobberError(
         "INVALID_ARGUMENT",
@@ -141,7 +151,7 @@ export class JobRuntime implements JobHost, TenantHost {
       );
     }
     this.idRanges = new TenantIdRanges(options.stateDir);
-    this.stopGraceMs = options.stopGraceMs ?? 5000;
+    this.stopGraceMs = options.stopGraceMs ?? JOBBER_DEFAULTS.stopGraceMs;
     this.supervisor = new Supervisor(this.store, options.warn ?? (() => {}), {
       stopGraceMs: this.stopGraceMs,
       onEnded:
@@ -152,7 +162,7 @@ export class JobRuntime implements JobHost, TenantHost {
     this.maskedPaths = [...MASKED_DIRS, realpathSync(options.home), realpathSync(options.stateDir)];
     this.store.finishRemovals();
     this.adoptRunningJobs();
-    this.startRetention(options.retentionMs ?? 0);
+    this.startRetention(options.retentionMs ?? JOBBER_DEFAULTS.retentionMs);
   }
 
   get cgroupLayout(): CgroupDriver["layout"] {
