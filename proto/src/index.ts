@@ -68,3 +68,4 @@ function toGrpcDefinition<M extends GenServiceMethods>(service: GenService<M>) {
 export const jobServiceDefinition = toGrpcDefinition(JobService) as unknown as JobServiceDefinition &
   ServiceDefinition;
 export * from "./client";
+export * from "./status";

@@ -22,6 +22,7 @@ import {
   type GetJobRequest,
   GetJobResponseSchema,
   GetJobsResponseSchema,
+  LOG_BYTES_KEY,
   type RemoveJobRequest,
   RemoveJobResponseSchema,
   type StartJobRequest,
@@ -229,7 +230,7 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
           status.FAILED_PRECONDITION,
           `the log of job ${job.id} is ${size} bytes, more than one message carries; stream it with FollowJobLog`,
           "LOG_TOO_LARGE",
-          { "jobber-log-bytes": String(size) },
+          { [LOG_BYTES_KEY]: String(size) },
         );
       }
       // The snapshot's bytes are held until the client has read the answer (or gone).

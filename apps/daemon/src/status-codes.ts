@@ -4,6 +4,7 @@
 // trailing metadata (`jobber-reason`), so clients never parse messages either.
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { type ErrorCode, JobberError } from "@jobber/jobber";
+import { REASON_KEY } from "@jobber/proto";
 import { IdentityError, type IdentityErrorCode } from "./identity-error";
 
 const GRPC_STATUS: Record<ErrorCode, status> = {
@@ -20,9 +21,6 @@ const IDENTITY_STATUS: Record<IdentityErrorCode, status> = {
   ALREADY_EXISTS: status.ALREADY_EXISTS,
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
 };
-
-/** Trailing metadata: why, in one word (COMMAND_NOT_FOUND, NOT_EXECUTABLE, LOG_TOO_LARGE). */
-export const REASON_KEY = "jobber-reason";
 
 /** An error a handler may throw to answer with exactly this status (and reason, and metadata). */
 export class RpcError extends Error {

@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { type ErrorCode, ensurePrivateDir, JobberError } from "@jobber/jobber";
-import { REASON_KEY, toServiceError } from "../src/status-codes";
+import { REASON_KEY } from "@jobber/proto";
+import { toServiceError } from "../src/status-codes";
 
 describe("library errors as gRPC statuses", () => {
   test("each code is the status of that name, with the message untouched", () => {
