@@ -7,11 +7,10 @@
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { TLSSocket } from "node:tls";
-// grpc-js does not re-export the type every server call shares; a type-only import is erased at run time.
-import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
 import { readPool } from "@jobber/jobber";
 import { type AuthenticationFailure, IdentityError } from "./identity-error";
 import { certificateHash, homePaths } from "./pki";
+import type { ServerSurfaceCall } from "./server-call";
 
 const CLIENT_AUTH_USAGE = "1.3.6.1.5.5.7.3.2";
 

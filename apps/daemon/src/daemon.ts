@@ -2,7 +2,6 @@
 import { type FSWatcher, watch } from "node:fs";
 import { join } from "node:path";
 import { Server } from "@grpc/grpc-js";
-import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
 import { type Certificate, type Jobber, type JobberOptions, type JobEnded, openJobber } from "@jobber/jobber";
 import { file_jobber_v1_jobber, jobServiceDefinition } from "@jobber/proto";
 import type { ConsolaInstance } from "consola";
@@ -12,6 +11,7 @@ import { DaemonMetrics, listenFailure, type MetricsServer, serveMetrics } from "
 import { bootstrapHome, missingServerNames } from "./pki";
 import { addReflectionService } from "./reflection";
 import { RequestLog } from "./request-log";
+import type { ServerSurfaceCall } from "./server-call";
 import { createJobService } from "./service";
 import { loadServerCredentials } from "./tls";
 

@@ -8,10 +8,7 @@ import {
   type ServerUnaryCall,
   type ServerWritableStream,
   status,
-  type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-// grpc-js does not re-export the type every server call shares; a type-only import is erased at run time.
-import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
 import { type Certificate, checkLogOffset, type JobInfo } from "@jobber/jobber";
 import {
   type FollowJobLogRequest,
@@ -22,6 +19,7 @@ import {
   type GetJobRequest,
   GetJobResponseSchema,
   GetJobsResponseSchema,
+  type JobServiceImplementation,
   LOG_BYTES_KEY,
   type RemoveJobRequest,
   RemoveJobResponseSchema,
@@ -34,6 +32,7 @@ import { whenDelivered } from "./delivery";
 import { argvFromRequest, jobId, jobMessage, limitsFromMessage } from "./messages";
 import type { RequestLog } from "./request-log";
 import { SendWindow } from "./send-window";
+import type { ServerSurfaceCall } from "./server-call";
 import { SnapshotBudget } from "./snapshot-budget";
 import { RpcError, toServiceError } from "./status-codes";
 import { TenantCounter } from "./tenant-counter";
@@ -63,7 +62,7 @@ export interface ServiceOptions {
 }
 
 export interface JobServiceHandle {
-  implementation: UntypedServiceImplementation;
+  implementation: JobServiceImplementation;
   /** Ends every open FollowJobLog stream with UNAVAILABLE (daemon shutdown). */
   endStreams(reason: string): void;
   /** FollowJobLog streams open now. */
@@ -203,7 +202,7 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
       );
   };
 
-  const implementation = {
+  const implementation: JobServiceImplementation = {
     startJob: unary(options, "StartJob", async (tenant, request: StartJobRequest) => {
       const job = tenant.newJob(argvFromRequest(request), limitsFromMessage(request.limits), {
         env: request.env,
@@ -263,7 +262,7 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
   };
 
   return {
-    implementation: implementation as unknown as UntypedServiceImplementation,
+    implementation,
     endStreams() {
       for (const end of streams.values()) end();
     },
