@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { removeCgroupParent } from "../../../test-support/cgroup-cleanup";
 import type { Certificate } from "../src/index";
-import { removeCgroupParent } from "./cgroup-cleanup";
 import { collect, createFixture, type Fixture, processesInCgroup, waitForOutput } from "./fixture";
 
 let fixture: Fixture;
