@@ -1,4 +1,4 @@
-// jobberd's settings for what jobs and tenants may use (brief §9.2): the
+// jobberd's settings for what jobs and tenants may use (the original plan's §9.2 table; docs/design.md): the
 // flags, and their mapping to the daemon's options. Unset means the
 // library's default, which depends on the host (its cores, memory, pid_max).
 import { type DaemonOptions, DEFAULT_TENANT_STREAMS } from "./daemon";
