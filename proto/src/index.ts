@@ -3,7 +3,14 @@
 // method is described twice.
 import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
-import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
+import type {
+  handleBidiStreamingCall,
+  handleClientStreamingCall,
+  handleServerStreamingCall,
+  handleUnaryCall,
+  MethodDefinition,
+  ServiceDefinition,
+} from "@grpc/grpc-js";
 import { JobService } from "../gen/jobber/v1/jobber_pb";
 
 export * from "../gen/jobber/v1/jobber_pb";
@@ -17,6 +24,20 @@ export type JobServiceMethod<K extends keyof Methods> = MethodDefinition<
 >;
 
 export type JobServiceDefinition = { [K in keyof Methods]: JobServiceMethod<K> };
+
+type Handler<M extends Methods[keyof Methods]> = {
+  unary: handleUnaryCall<MessageShape<M["input"]>, MessageShape<M["output"]>>;
+  server_streaming: handleServerStreamingCall<MessageShape<M["input"]>, MessageShape<M["output"]>>;
+  client_streaming: handleClientStreamingCall<MessageShape<M["input"]>, MessageShape<M["output"]>>;
+  bidi_streaming: handleBidiStreamingCall<MessageShape<M["input"]>, MessageShape<M["output"]>>;
+}[M["methodKind"]];
+
+/**
+ * A server's implementation of `JobService`, for `Server#addService` with
+ * `jobServiceDefinition`: a handler of the right kind and messages for every
+ * method, so a missing or mistyped one does not compile.
+ */
+export type JobServiceImplementation = { [K in keyof Methods]: Handler<Methods[K]> };
 
 function serializer<Desc extends DescMessage>(schema: Desc) {
   return {
@@ -68,3 +89,4 @@ function toGrpcDefinition<M extends GenServiceMethods>(service: GenService<M>) {
 export const jobServiceDefinition = toGrpcDefinition(JobService) as unknown as JobServiceDefinition &
   ServiceDefinition;
 export * from "./client";
+export * from "./status";

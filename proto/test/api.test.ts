@@ -19,7 +19,7 @@ const FIXED64 = 1;
 const LENGTH = 2;
 
 describe("wire format", () => {
-  test("Limits keeps the seed's field numbers and adds log_bytes = 6, timeout_seconds = 7", () => {
+  test("Limits keeps the original API's field numbers and adds log_bytes = 6, timeout_seconds = 7", () => {
     const bytes = toBinary(
       LimitsSchema,
       create(LimitsSchema, { pidsMax: 5n, logBytes: 6n, timeoutSeconds: 0.5 }),

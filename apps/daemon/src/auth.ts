@@ -5,16 +5,14 @@
 // has the clientAuth extended key usage and is within its validity dates.
 // The handshake accepts any certificate (see tls.ts), so this is the check.
 import { X509Certificate } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { TLSSocket } from "node:tls";
-// grpc-js does not re-export the type every server call shares; a type-only import is erased at run time.
-import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
+import { readPool } from "@jobber/jobber";
 import { type AuthenticationFailure, IdentityError } from "./identity-error";
 import { certificateHash, homePaths } from "./pki";
+import type { ServerSurfaceCall } from "./server-call";
 
 const CLIENT_AUTH_USAGE = "1.3.6.1.5.5.7.3.2";
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 interface PoolEntry {
   notBefore: Date;
@@ -53,30 +51,28 @@ export class Authenticator {
   }
 
   /**
-   * The tenant id of the caller: the lowercase hex SHA-256 of its certificate's
-   * DER. Throws an IdentityError with code UNAUTHENTICATED and a reason.
+   * The caller's tenant, made by `tenantOf` from the DER of the certificate it
+   * presented and let in iff that tenant's hash (the lowercase hex SHA-256 of
+   * the DER) is in the pool and valid now: the certificate is hashed once per
+   * call, by whoever makes the tenant. Throws an IdentityError with code
+   * UNAUTHENTICATED and a reason.
    */
-  authenticate(call: ServerSurfaceCall): string {
-    return this.authenticatePeer(call).tenant;
-  }
-
-  /** `authenticate`, also returning the certificate's DER (for the job library's tenant). */
-  authenticatePeer(call: ServerSurfaceCall): { tenant: string; der: Uint8Array } {
-    const der = peerCertificateOf(call);
-    const tenant = this.authenticateCertificate(der);
-    // authenticateCertificate refuses a call without a certificate, so der is set here.
-    return { tenant, der: der as Uint8Array };
+  authenticate<T extends { hash(): string }>(call: ServerSurfaceCall, tenantOf: (der: Uint8Array) => T): T {
+    const der = presentedCertificate(peerCertificateOf(call));
+    const tenant = tenantOf(der);
+    this.admit(tenant.hash(), new Date());
+    return tenant;
   }
 
   /** `authenticate` for a certificate already in hand (DER), at time `now`. */
   authenticateCertificate(der: Uint8Array | undefined, now: Date = new Date()): string {
-    if (der === undefined || der.length === 0) {
-      throw refused(
-        "NO_CERTIFICATE",
-        "no client certificate was presented; connect with the client.crt and client.key of a jobber home",
-      );
-    }
-    const hash = certificateHash(der);
+    const hash = certificateHash(presentedCertificate(der));
+    this.admit(hash, now);
+    return hash;
+  }
+
+  /** Lets in the tenant of this hash at time `now`, or says why not. */
+  private admit(hash: string, now: Date): void {
     const entry = this.pool.get(hash);
     if (entry === undefined) {
       throw refused(
@@ -97,8 +93,18 @@ export class Authenticator {
         `client certificate expired at ${entry.notAfter.toISOString()}; get a new one from the operator`,
       );
     }
-    return hash;
   }
+}
+
+/** The DER the caller presented, or the refusal of a caller that presented none. */
+function presentedCertificate(der: Uint8Array | undefined): Uint8Array {
+  if (der === undefined || der.length === 0) {
+    throw refused(
+      "NO_CERTIFICATE",
+      "no client certificate was presented; connect with the client.crt and client.key of a jobber home",
+    );
+  }
+  return der;
 }
 
 function refused(reason: AuthenticationFailure, message: string): IdentityError {
@@ -108,30 +114,13 @@ function refused(reason: AuthenticationFailure, message: string): IdentityError 
 async function loadPool(home: string): Promise<Map<string, PoolEntry>> {
   const paths = homePaths(home);
   const ca = await readCertificateIfPresent(paths.caCert);
-  const files = (await readdirIfPresent(paths.pool)).filter((name) => /\.(crt|pem)$/.test(name)).sort();
   const pool = new Map<string, PoolEntry>();
-  for (const name of files) {
-    const file = join(paths.pool, name);
-    const pems = (await readFile(file, "utf8")).match(PEM_CERTIFICATE) ?? [];
-    if (pems.length === 0) {
-      throw new IdentityError("FAILED_PRECONDITION", `${file} holds no PEM certificate; fix or remove it`);
-    }
-    for (const pem of pems) {
-      let cert: X509Certificate;
-      try {
-        cert = new X509Certificate(pem);
-      } catch (error) {
-        throw new IdentityError(
-          "FAILED_PRECONDITION",
-          `${file}: not a valid certificate: ${(error as Error).message}`,
-        );
-      }
-      pool.set(certificateHash(cert.raw), {
-        notBefore: cert.validFromDate,
-        notAfter: cert.validToDate,
-        defect: findDefect(cert, ca, name),
-      });
-    }
+  for (const { file, certificate } of await readPool(paths.pool)) {
+    pool.set(certificateHash(certificate.raw), {
+      notBefore: certificate.validFromDate,
+      notAfter: certificate.validToDate,
+      defect: findDefect(certificate, ca, file),
+    });
   }
   return pool;
 }
@@ -195,13 +184,4 @@ async function readCertificateIfPresent(path: string): Promise<X509Certificate |
     throw error;
   }
   return new X509Certificate(pem);
-}
-
-async function readdirIfPresent(path: string): Promise<string[]> {
-  try {
-    return await readdir(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw error;
-  }
 }

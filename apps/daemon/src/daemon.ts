@@ -2,7 +2,6 @@
 import { type FSWatcher, watch } from "node:fs";
 import { join } from "node:path";
 import { Server } from "@grpc/grpc-js";
-import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
 import { type Certificate, type Jobber, type JobberOptions, type JobEnded, openJobber } from "@jobber/jobber";
 import { file_jobber_v1_jobber, jobServiceDefinition } from "@jobber/proto";
 import type { ConsolaInstance } from "consola";
@@ -12,6 +11,7 @@ import { DaemonMetrics, listenFailure, type MetricsServer, serveMetrics } from "
 import { bootstrapHome, missingServerNames } from "./pki";
 import { addReflectionService } from "./reflection";
 import { RequestLog } from "./request-log";
+import type { ServerSurfaceCall } from "./server-call";
 import { createJobService } from "./service";
 import { loadServerCredentials } from "./tls";
 
@@ -36,7 +36,7 @@ export interface DaemonOptions {
   tenantQuotas?: JobberOptions["tenantQuotas"];
   retentionMs?: number;
   minFree?: JobberOptions["minFree"];
-  /** Concurrent FollowJobLog streams per tenant; 64. */
+  /** Concurrent FollowJobLog streams per tenant; DEFAULT_TENANT_STREAMS. */
   tenantStreams?: number;
 }
 
@@ -49,6 +49,9 @@ export interface Daemon {
   /** Stops accepting, ends open streams with UNAVAILABLE, lets go of jobs (they keep running). */
   shutdown(): Promise<void>;
 }
+
+/** Concurrent FollowJobLog streams per tenant when not given. */
+export const DEFAULT_TENANT_STREAMS = 64;
 
 /** Server options: a StartJob request has no business being larger than this. */
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
@@ -89,12 +92,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const poolWatch = watchPool(join(home, "pool"), authenticator, logger);
 
   const authenticate = (call: ServerSurfaceCall): Certificate =>
-    jobber.certificateFromDer(authenticator.authenticatePeer(call).der);
+    authenticator.authenticate(call, (der) => jobber.certificateFromDer(der));
   const requestLog = new RequestLog(logger, (rpc, code, seconds) => metrics?.rpc(rpc, code, seconds));
   const service = createJobService({
     authenticate,
     log: requestLog,
-    tenantStreams: options.tenantStreams ?? 64,
+    tenantStreams: options.tenantStreams ?? DEFAULT_TENANT_STREAMS,
     onJobStarted: (tenant, job) => {
       metrics?.jobStarted();
       logger.info("job started", {

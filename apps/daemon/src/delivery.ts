@@ -6,7 +6,7 @@
 // PING sent after the answer can only be acknowledged once the client has
 // read every byte queued before it, so its acknowledgement (or the end of
 // the connection) is the moment the answer's memory is free.
-import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
+import type { ServerSurfaceCall } from "./server-call";
 
 /** The part of an HTTP/2 session this needs (node:http2's ServerHttp2Session). */
 interface PingableSession {

@@ -1,6 +1,6 @@
 // The error of the daemon's identity layer: PKI bootstrap, issuing client
-// identities, authenticating callers. (Not @jobber/jobber's CertificateError,
-// which is about the job library's view of tenants.) The code is the gRPC
+// identities, authenticating callers. (Not @jobber/jobber's JobberError,
+// which is about jobs and the job library's view of tenants.) The code is the gRPC
 // status name it maps to at the boundary; the message says what a person
 // should do about it.
 

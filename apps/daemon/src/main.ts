@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { resolve } from "node:path";
 import { logVerbosity, setLogger, setLogVerbosity } from "@grpc/grpc-js";
+import { JOBBER_DEFAULTS } from "@jobber/jobber";
 import { type CommandDef, defineCommand } from "citty";
 import type { ConsolaInstance } from "consola";
 import {
@@ -94,12 +95,12 @@ const serve = defineCommand({
     "stop-grace": {
       type: "string",
       description: "time from SIGTERM to SIGKILL when stopping a job",
-      default: "5s",
+      default: `${JOBBER_DEFAULTS.stopGraceMs / 1000}s`,
     },
     "cgroup-parent": {
       type: "string",
       description: "cgroup under which each job gets its own; one jobberd per parent",
-      default: "jobber",
+      default: JOBBER_DEFAULTS.cgroupParent,
     },
     "log-format": {
       type: "string",

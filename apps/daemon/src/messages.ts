@@ -69,12 +69,12 @@ export function limitsFromMessage(limits: LimitsMessage | undefined): Limits {
   };
 }
 
-/** `args` wins when set; a bare `command` is split by POSIX quoting rules, with no shell. */
+/**
+ * `args` wins when set; a bare `command` is split by POSIX quoting rules, with
+ * no shell. Neither set is an empty argv, which the library refuses.
+ */
 export function argvFromRequest(request: StartJobRequest): string[] {
-  if (request.args.length > 0) return request.args;
-  const argv = splitCommandLine(request.command);
-  if (argv.length === 0) throw new RpcError(status.INVALID_ARGUMENT, "no command given: set args or command");
-  return argv;
+  return request.args.length > 0 ? request.args : splitCommandLine(request.command);
 }
 
 export function jobId(value: bigint): number {

@@ -1,7 +1,7 @@
 // The jobber PKI: a home directory's CA, server certificate and client
 // identities, made with WebCrypto (ECDSA P-256, SHA-256) and @peculiar/x509.
 //
-// Home layout (see the brief, §4): ca.crt (+ ca.key when jobberd made it),
+// Home layout (docs/design.md): ca.crt (+ ca.key when jobberd made it),
 // server.crt + server.key, pool/*.crt (the clients let in), and the client
 // side's own client.crt + client.key.
 import { X509Certificate as NodeX509Certificate } from "node:crypto";

@@ -1,7 +1,7 @@
-// jobberd's settings for what jobs and tenants may use (brief §9.2): the
+// jobberd's settings for what jobs and tenants may use (the original plan's §9.2 table; docs/design.md): the
 // flags, and their mapping to the daemon's options. Unset means the
 // library's default, which depends on the host (its cores, memory, pid_max).
-import type { DaemonOptions } from "./daemon";
+import { type DaemonOptions, DEFAULT_TENANT_STREAMS } from "./daemon";
 import { parseCount, parseCpus, parseDuration, parseShareOrSize, parseSize } from "./units";
 
 const flag = (description: string) => ({ type: "string", description }) as const;
@@ -19,7 +19,7 @@ export const quotaFlags = {
   "tenant-cpus": flag("CPU cores of one tenant's running jobs together (default: the host's cores)"),
   "tenant-memory": flag("memory of one tenant's running jobs together (default: the host's memory)"),
   "tenant-pids": flag("processes of one tenant's running jobs together (default: a quarter of pid_max)"),
-  "tenant-streams": flag("concurrent FollowJobLog streams per tenant (default 64)"),
+  "tenant-streams": flag(`concurrent FollowJobLog streams per tenant (default ${DEFAULT_TENANT_STREAMS})`),
   retention: flag("finished jobs older than this are removed, e.g. 168h; 0 keeps them (default 168h)"),
   "min-free": flag(
     "StartJob is refused while the state filesystem has less free, e.g. 5% or 2G (default 5%)",
@@ -34,7 +34,6 @@ type QuotaOptions = Pick<
 >;
 
 const DEFAULT_RETENTION = "168h";
-const DEFAULT_TENANT_STREAMS = 64;
 
 /** The flags' values as daemon options; throws SettingError naming a flag that does not parse. */
 export function quotaOptions(values: QuotaFlagValues): QuotaOptions {
@@ -61,7 +60,7 @@ export function quotaOptions(values: QuotaFlagValues): QuotaOptions {
       memoryBytes: read("tenant-memory", parseSize),
       pidsMax: read("tenant-pids", parseCount),
     },
-    tenantStreams: read("tenant-streams", parseCount) ?? DEFAULT_TENANT_STREAMS,
+    tenantStreams: read("tenant-streams", parseCount),
     retentionMs: parseDuration("--retention", values.retention ?? DEFAULT_RETENTION),
     minFree: read("min-free", parseShareOrSize),
   };

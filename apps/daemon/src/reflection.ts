@@ -12,10 +12,10 @@ import {
   type UntypedHandleCall,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
 import { ReflectionService } from "@grpc/reflection";
 import type { Certificate } from "@jobber/jobber";
 import type { RequestLog } from "./request-log";
+import type { ServerSurfaceCall } from "./server-call";
 import { toServiceError } from "./status-codes";
 
 /** The package definition @grpc/reflection reads: the serialized descriptors of `files` and their imports. */

@@ -8,11 +8,8 @@ import {
   type ServerUnaryCall,
   type ServerWritableStream,
   status,
-  type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-// grpc-js does not re-export the type every server call shares; a type-only import is erased at run time.
-import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
-import type { Certificate, JobInfo } from "@jobber/jobber";
+import { type Certificate, checkLogOffset, type JobInfo } from "@jobber/jobber";
 import {
   type FollowJobLogRequest,
   type FollowJobLogResponse,
@@ -22,6 +19,8 @@ import {
   type GetJobRequest,
   GetJobResponseSchema,
   GetJobsResponseSchema,
+  type JobServiceImplementation,
+  LOG_BYTES_KEY,
   type RemoveJobRequest,
   RemoveJobResponseSchema,
   type StartJobRequest,
@@ -33,6 +32,7 @@ import { whenDelivered } from "./delivery";
 import { argvFromRequest, jobId, jobMessage, limitsFromMessage } from "./messages";
 import type { RequestLog } from "./request-log";
 import { SendWindow } from "./send-window";
+import type { ServerSurfaceCall } from "./server-call";
 import { SnapshotBudget } from "./snapshot-budget";
 import { RpcError, toServiceError } from "./status-codes";
 import { TenantCounter } from "./tenant-counter";
@@ -62,7 +62,7 @@ export interface ServiceOptions {
 }
 
 export interface JobServiceHandle {
-  implementation: UntypedServiceImplementation;
+  implementation: JobServiceImplementation;
   /** Ends every open FollowJobLog stream with UNAVAILABLE (daemon shutdown). */
   endStreams(reason: string): void;
   /** FollowJobLog streams open now. */
@@ -149,10 +149,11 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
     const release = () => void chunks?.return?.();
     const stream = async () => {
       tenant = options.authenticate(call);
-      if (call.request.offset < 0n) throw new RpcError(status.INVALID_ARGUMENT, "offset must be ≥ 0");
+      // Checked before the job is looked up: a bad offset is INVALID_ARGUMENT whether or not the job exists.
+      const offset = checkLogOffset(call.request.offset);
       leaveQuota = streamsPerTenant.enter(tenant.hash());
       const job = await tenant.getJob(jobId(call.request.jobId));
-      chunks = job.follow(Number(call.request.offset));
+      chunks = job.follow(offset);
       // A client that cancels or disconnects releases the follower at once,
       // even while it waits for output.
       call.on("cancelled", release);
@@ -201,7 +202,7 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
       );
   };
 
-  const implementation = {
+  const implementation: JobServiceImplementation = {
     startJob: unary(options, "StartJob", async (tenant, request: StartJobRequest) => {
       const job = tenant.newJob(argvFromRequest(request), limitsFromMessage(request.limits), {
         env: request.env,
@@ -228,7 +229,7 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
           status.FAILED_PRECONDITION,
           `the log of job ${job.id} is ${size} bytes, more than one message carries; stream it with FollowJobLog`,
           "LOG_TOO_LARGE",
-          { "jobber-log-bytes": String(size) },
+          { [LOG_BYTES_KEY]: String(size) },
         );
       }
       // The snapshot's bytes are held until the client has read the answer (or gone).
@@ -261,7 +262,7 @@ export function createJobService(options: ServiceOptions): JobServiceHandle {
   };
 
   return {
-    implementation: implementation as unknown as UntypedServiceImplementation,
+    implementation,
     endStreams() {
       for (const end of streams.values()) end();
     },

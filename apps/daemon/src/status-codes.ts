@@ -3,14 +3,14 @@
 // acts on differently from others of its code also carries a reason in the
 // trailing metadata (`jobber-reason`), so clients never parse messages either.
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
-import { CertificateError, type ErrorCode, JobError } from "@jobber/jobber";
+import { type ErrorCode, JobberError } from "@jobber/jobber";
+import { REASON_KEY } from "@jobber/proto";
 import { IdentityError, type IdentityErrorCode } from "./identity-error";
 
 const GRPC_STATUS: Record<ErrorCode, status> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
   NOT_FOUND: status.NOT_FOUND,
   FAILED_PRECONDITION: status.FAILED_PRECONDITION,
-  PERMISSION_DENIED: status.PERMISSION_DENIED,
   RESOURCE_EXHAUSTED: status.RESOURCE_EXHAUSTED,
   INTERNAL: status.INTERNAL,
 };
@@ -21,9 +21,6 @@ const IDENTITY_STATUS: Record<IdentityErrorCode, status> = {
   ALREADY_EXISTS: status.ALREADY_EXISTS,
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
 };
-
-/** Trailing metadata: why, in one word (COMMAND_NOT_FOUND, NOT_EXECUTABLE, LOG_TOO_LARGE). */
-export const REASON_KEY = "jobber-reason";
 
 /** An error a handler may throw to answer with exactly this status (and reason, and metadata). */
 export class RpcError extends Error {
@@ -52,7 +49,7 @@ function withReason(
 
 export function toServiceError(error: unknown): Partial<ServiceError> & { code: status } {
   if (error instanceof RpcError) return withReason(error.code, error.message, error.reason, error.extra);
-  if (error instanceof JobError || error instanceof CertificateError) {
+  if (error instanceof JobberError) {
     return withReason(GRPC_STATUS[error.code], error.message, error.reason);
   }
   if (error instanceof IdentityError) return { code: IDENTITY_STATUS[error.code], details: error.message };

@@ -16,7 +16,7 @@ export const SERVER_TLS_OPTIONS = {
   ecdhCurve: "X25519:P-256",
   ciphers: "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
   // Ask every client for its certificate, but let the handshake finish whatever
-  // it sends: the brief wants a refused client to get UNAUTHENTICATED naming the
+  // it sends: the original plan wants a refused client to get UNAUTHENTICATED naming the
   // reason, which only a completed connection can carry. Authenticator decides
   // on every call.
   requestCert: true,

@@ -1,16 +1,16 @@
 // A real jobberd, as a separate process, on a free port with temporary home
 // and state directories, and clients built from the identities it issued.
 import { createHash, X509Certificate } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { connectJobService, type JobClient } from "@jobber/proto";
 import type { Subprocess } from "bun";
-import { removeCgroupParent } from "../../../libs/jobber/test/cgroup-cleanup";
+import { removeCgroupParent } from "../../../test-support/cgroup-cleanup";
+import { TEST_ROOT } from "../../../test-support/test-root";
 
 const MAIN = resolve(import.meta.dir, "../src/main.ts");
-/** Not /tmp or /var/tmp: jobs get private ones, and tests check what they can see. */
-export const TEST_ROOT = "/var/lib/jobber-test";
-mkdirSync(TEST_ROOT, { recursive: true, mode: 0o700 });
+
+export { TEST_ROOT };
 
 export interface DaemonProcess {
   home: string;

@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { credentials, makeGenericClientConstructor, type ServiceError } from "@grpc/grpc-js";
 import { connectJobService } from "@jobber/proto";
 import { service as healthService } from "grpc-health-check";
-import { removeCgroupParent } from "../../../libs/jobber/test/cgroup-cleanup";
+import { removeCgroupParent } from "../../../test-support/cgroup-cleanup";
 import { collect, type DaemonProcess, startDaemonProcess, TEST_ROOT } from "./fixture";
 
 const ROOT = resolve(import.meta.dir, "../../..");

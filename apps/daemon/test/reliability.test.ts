@@ -16,7 +16,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { type JobClient, JobStatus } from "@jobber/proto";
-import { removeCgroupParent } from "../../../libs/jobber/test/cgroup-cleanup";
+import { removeCgroupParent } from "../../../test-support/cgroup-cleanup";
 import { collect, type DaemonProcess, startDaemonProcess, TEST_ROOT, tenantOf } from "./fixture";
 
 const MAIN = join(import.meta.dir, "../src/main.ts");

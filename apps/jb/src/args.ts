@@ -77,7 +77,7 @@ export function normalizeArgv(
     const equals = body.indexOf("=");
     const name = equals < 0 ? body : body.slice(0, equals);
     const inline = equals < 0 ? undefined : body.slice(equals + 1);
-    // A long name, with one dash or two (the seed's `-json`).
+    // A long name, with one dash or two (the original jb's `-json`).
     if (name.length > 1 && Object.hasOwn(specs, name)) {
       take(name, inline);
       continue;

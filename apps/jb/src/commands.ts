@@ -3,7 +3,7 @@
 // command runs, so that `jb --help` and usage errors do not load gRPC.
 import { homedir } from "node:os";
 import { resolve } from "node:path";
-import { ClientIdentityError, connectJobService, type JobClient } from "@jobber/proto";
+import { ClientIdentityError, connectJobService, type JobClient, LOG_BYTES_KEY } from "@jobber/proto";
 import {
   DEFAULT_ADDR,
   parseCount,
@@ -206,7 +206,7 @@ async function snapshot(client: JobClient, jobId: bigint): Promise<FollowEnd> {
     await writeStdout(bytes);
     return "ended";
   } catch (error) {
-    const size = metadataValue(error, "jobber-log-bytes");
+    const size = metadataValue(error, LOG_BYTES_KEY);
     if (reasonOf(error) !== "LOG_TOO_LARGE" || size === undefined || !/^\d+$/.test(size)) throw error;
     return followToStdout(client, jobId, { until: BigInt(size), onReconnect: reconnectNote });
   }

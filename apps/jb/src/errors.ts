@@ -1,7 +1,7 @@
 // Every failure as one line that says what went wrong and what to do next.
 // gRPC status codes decide the wording; the daemon's details are sentences
 // written for people and pass through as they are.
-import { ClientIdentityError } from "@jobber/proto";
+import { ClientIdentityError, REASON_KEY, Status } from "@jobber/proto";
 import { UsageError } from "./failure";
 import { FollowLostError } from "./follow";
 import { STANDARD_RETRY, totalSeconds } from "./retry";
@@ -12,22 +12,6 @@ export interface Target {
   home: string;
 }
 
-// gRPC status codes (grpc-js's `status` enum); jb depends on @jobber/proto
-// alone, so the few it words differently are named here.
-const CANCELLED = 1;
-const UNKNOWN = 2;
-const INVALID_ARGUMENT = 3;
-const DEADLINE_EXCEEDED = 4;
-const NOT_FOUND = 5;
-const ALREADY_EXISTS = 6;
-const PERMISSION_DENIED = 7;
-const RESOURCE_EXHAUSTED = 8;
-const FAILED_PRECONDITION = 9;
-const UNIMPLEMENTED = 12;
-const INTERNAL = 13;
-const UNAVAILABLE = 14;
-const UNAUTHENTICATED = 16;
-
 interface ServiceErrorLike {
   code: number;
   details: string;
@@ -36,7 +20,7 @@ interface ServiceErrorLike {
 
 /** The one-word reason jobberd attaches to some failures (trailing metadata `jobber-reason`). */
 export function reasonOf(error: unknown): string | undefined {
-  return metadataValue(error, "jobber-reason");
+  return metadataValue(error, REASON_KEY);
 }
 
 /** A value of the failure's trailing metadata. */
@@ -86,35 +70,35 @@ export function describeError(error: unknown, target: Target): string {
   }
   const { code, details } = error;
   switch (code) {
-    case UNAVAILABLE: {
+    case Status.UNAVAILABLE: {
       const cause = connectionCause(details);
       if (isTlsFailure(cause)) {
         return `TLS with jobberd at ${target.addr} failed (${cause}): check that ${target.home}/ca.crt is the CA of that server's certificate and --addr names it`;
       }
       return `cannot reach jobberd at ${target.addr} (${cause}): is it running? start it with: sudo ./scripts/bun run jobberd in a checkout (or point --addr / JOBBER_ADDR at it)`;
     }
-    case DEADLINE_EXCEEDED:
+    case Status.DEADLINE_EXCEEDED:
       return `jobberd at ${target.addr} did not answer in time: is it running and reachable? (--addr / JOBBER_ADDR)`;
-    case UNAUTHENTICATED:
+    case Status.UNAUTHENTICATED:
       return `jobberd at ${target.addr} did not accept the certificate in ${target.home}: ${details}`;
-    case PERMISSION_DENIED:
+    case Status.PERMISSION_DENIED:
       return `not allowed: ${details}`;
-    case NOT_FOUND:
+    case Status.NOT_FOUND:
       return `${details}; jb list shows your jobs`;
-    case FAILED_PRECONDITION:
+    case Status.FAILED_PRECONDITION:
       return `${details}; jb list shows your jobs and how they ended`;
-    case INVALID_ARGUMENT:
-    case ALREADY_EXISTS:
+    case Status.INVALID_ARGUMENT:
+    case Status.ALREADY_EXISTS:
       return details;
-    case RESOURCE_EXHAUSTED:
+    case Status.RESOURCE_EXHAUSTED:
       // The message names the quota and its value.
       return `jobberd refused: ${details}`;
-    case INTERNAL:
-    case UNKNOWN:
+    case Status.INTERNAL:
+    case Status.UNKNOWN:
       return `jobberd failed: ${details}`;
-    case UNIMPLEMENTED:
+    case Status.UNIMPLEMENTED:
       return `jobberd at ${target.addr} does not know this call (${details}): is it an older version?`;
-    case CANCELLED:
+    case Status.CANCELLED:
       return `the call was cancelled: ${details}`;
     default:
       return `jobberd answered with status ${code}: ${details}`;
@@ -123,7 +107,9 @@ export function describeError(error: unknown, target: Target): string {
 
 /** A failure about one job (it is unknown, or in the wrong state), not about the connection. */
 export function isJobFailure(error: unknown): boolean {
-  return isServiceError(error) && (error.code === NOT_FOUND || error.code === FAILED_PRECONDITION);
+  return (
+    isServiceError(error) && (error.code === Status.NOT_FOUND || error.code === Status.FAILED_PRECONDITION)
+  );
 }
 
 /**

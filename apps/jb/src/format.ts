@@ -1,4 +1,4 @@
-// Jobs as people and scripts read them: the seed's table, one JSON document,
+// Jobs as people and scripts read them: the original jb's table, one JSON document,
 // status words, local times, and the exit code `jb start -f` passes on.
 import { constants } from "node:os";
 import { type Job, JobStatus } from "@jobber/proto";
@@ -65,7 +65,7 @@ function statusCell(job: Job): string {
   return job.logTruncated ? `${statusText(job)}, log truncated` : statusText(job);
 }
 
-/** "Job started:" and the seed's table of jobs. */
+/** "Job started:" and the original jb's table of jobs. */
 export function jobTable(heading: string, jobs: readonly Job[]): string {
   const rows = jobs.map((job) => [
     String(job.id),

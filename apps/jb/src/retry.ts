@@ -1,9 +1,7 @@
 // When to ask jobberd again: only when it could not be reached (it is
 // restarting, or the connection broke), a bounded number of times, waiting a
 // little longer each time.
-
-// grpc-js's UNAVAILABLE: no connection, a broken one, or a daemon shutting down.
-const UNAVAILABLE = 14;
+import { Status } from "@jobber/proto";
 
 export interface RetryPolicy {
   /** The wait before each new attempt; when they run out, the last error stands. */
@@ -20,7 +18,9 @@ export function totalSeconds(policy: RetryPolicy): number {
 }
 
 export function isRetryable(error: unknown): boolean {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === UNAVAILABLE;
+  return (
+    typeof error === "object" && error !== null && (error as { code?: unknown }).code === Status.UNAVAILABLE
+  );
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */

@@ -1,5 +1,5 @@
-// The seed's tables: `+---+` borders, a rule under the header and under
-// every row, each cell padded to its column's width (at least the seed's 13).
+// The original jb's tables: `+---+` borders, a rule under the header and under
+// every row, each cell padded to its column's width (at least the original's 13).
 //
 //   +---------------+---------------+
 //   | ID            | Command       |
@@ -7,7 +7,7 @@
 //   | 123456        | ls -lah /     |
 //   +---------------+---------------+
 
-/** The seed pads every column to at least this many characters. */
+/** The original jb pads every column to at least this many characters. */
 export const MIN_CELL_WIDTH = 13;
 
 /** Control characters would break the grid; show them escaped instead. */

@@ -1,4 +1,4 @@
-// The seed's table, status words, local times, the JSON shape and exit codes.
+// The original jb's table, status words, local times, the JSON shape and exit codes.
 import { describe, expect, test } from "bun:test";
 import { create } from "@bufbuild/protobuf";
 import { type Job, JobSchema, JobStatus, LimitsSchema } from "@jobber/proto";
@@ -31,7 +31,7 @@ function job(fields: Partial<Omit<Job, "$typeName" | "limits">> = {}): Job {
 }
 
 describe("renderTable", () => {
-  test("the seed's start table, cell for cell", () => {
+  test("the original jb's start table, cell for cell", () => {
     expect(
       renderTable(["ID", "Command", "Created", "Status"], [["123456", "ls -lah /", "some date", "Running"]]),
     ).toBe(`+---------------+---------------+---------------+---------------+
@@ -42,7 +42,7 @@ describe("renderTable", () => {
 `);
   });
 
-  test("the seed's list table: a column grows to its longest cell, a rule under every row", () => {
+  test("the original jb's list table: a column grows to its longest cell, a rule under every row", () => {
     const rows = [
       ["123456", "ls -lah /", "some date", "Running"],
       ["654321", 'echo "hello world"', "some date", "Finished"],

@@ -57,7 +57,7 @@ function expectOneLineError(result: Awaited<ReturnType<typeof runJb>>, message: 
 }
 
 describe("tables", () => {
-  test("start prints the seed's table with the new job running", async () => {
+  test("start prints the original jb's table with the new job running", async () => {
     const result = await runJb(["start", ...connection, "--", "sleep", "1000"]);
     expect(result.exitCode).toBe(0);
     const id = /^\| (\d+) /m.exec(result.stdout.toString())?.[1] as string;
@@ -75,7 +75,7 @@ describe("tables", () => {
     await client.stopJob({ jobId: BigInt(id) });
   });
 
-  test("list: a friendly line when there are none, then the seed's table, oldest first", async () => {
+  test("list: a friendly line when there are none, then the original jb's table, oldest first", async () => {
     const home = await daemon.issueClient("lister");
     // issueClient makes <temp>/home; the fixture's cleanup does not know it.
     extraDirs.push(join(home, ".."));
@@ -114,7 +114,7 @@ describe("tables", () => {
     );
   });
 
-  test("status and stop print the seed's table; Killed shows the signal", async () => {
+  test("status and stop print the original jb's table; Killed shows the signal", async () => {
     const id = await startQuiet("sleep", "1000");
     const running = await runJb(["status", ...connection, String(id)]);
     expect(withoutTimes(running.stdout.toString())).toBe(

@@ -1,14 +1,13 @@
 import { createHash, X509Certificate } from "node:crypto";
 import type { JobEnvironment } from "./environment";
-import { CertificateError, JobError } from "./errors";
+import { JobberError } from "./errors";
 import type { Job } from "./job";
 import type { Limits } from "./limits";
 
-/** What a tenant's certificate needs from the runtime; implemented by Jobber. */
+/** What a tenant's certificate needs from the runtime; implemented by JobRuntime. */
 export interface TenantHost {
   jobIds(tenant: string): number[];
   job(tenant: string, id: number): Job | undefined;
-  nextJobId(): number;
   /** Validates argv, limits and environment, then gives the job a fresh id. */
   newJob(tenant: string, argv: string[], limits: Limits, environment?: JobEnvironment): Job;
 }
@@ -18,12 +17,12 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END 
 /** The DER bytes of the first certificate in a PEM text. */
 export function pemToDer(pem: string): Buffer {
   const body = PEM_CERTIFICATE.exec(pem)?.[1];
-  if (!body) throw new CertificateError("INVALID_ARGUMENT", "not a PEM certificate");
+  if (!body) throw new JobberError("INVALID_ARGUMENT", "not a PEM certificate");
   const der = Buffer.from(body.replace(/\s+/g, ""), "base64");
   try {
     new X509Certificate(der);
   } catch (error) {
-    throw new CertificateError("INVALID_ARGUMENT", `not a valid X.509 certificate: ${error}`);
+    throw new JobberError("INVALID_ARGUMENT", `not a valid X.509 certificate: ${error}`);
   }
   return der;
 }
@@ -36,46 +35,46 @@ export function derToPem(der: Uint8Array): string {
   return `-----BEGIN CERTIFICATE-----\n${lines.join("\n")}\n-----END CERTIFICATE-----\n`;
 }
 
-/** A client certificate: a tenant. Its jobs are the jobs filed under its hash. */
+/**
+ * A client certificate: a tenant. Its jobs are the jobs filed under its hash.
+ * The runtime it holds takes any tenant's name, so it is a private field
+ * (#, not TypeScript's `private`): nothing outside reaches it.
+ */
 export class Certificate {
-  private readonly tenant: string;
+  readonly #host: TenantHost;
+  readonly #der: Buffer;
+  readonly #tenant: string;
 
-  constructor(
-    private readonly host: TenantHost,
-    private readonly der: Buffer,
-  ) {
-    this.tenant = createHash("sha256").update(der).digest("hex");
+  constructor(host: TenantHost, der: Buffer) {
+    this.#host = host;
+    this.#der = der;
+    this.#tenant = createHash("sha256").update(der).digest("hex");
   }
 
   /** The certificate as PEM. */
   bytes(): Uint8Array {
-    return Buffer.from(derToPem(this.der));
+    return Buffer.from(derToPem(this.#der));
   }
 
   /** Lowercase hex sha256 of the DER: the tenant's identity. */
   hash(): string {
-    return this.tenant;
+    return this.#tenant;
   }
 
   /** The tenant's jobs, oldest first. */
   async getJobs(): Promise<Job[]> {
-    return this.host.jobIds(this.tenant).flatMap((id) => this.host.job(this.tenant, id) ?? []);
+    return this.#host.jobIds(this.#tenant).flatMap((id) => this.#host.job(this.#tenant, id) ?? []);
   }
 
   /** One of the tenant's jobs; another tenant's job is NOT_FOUND, like one that does not exist. */
   async getJob(id: number): Promise<Job> {
-    const job = Number.isSafeInteger(id) && id > 0 ? this.host.job(this.tenant, id) : undefined;
-    if (!job) throw new JobError("NOT_FOUND", `job ${id} not found`);
+    const job = Number.isSafeInteger(id) && id > 0 ? this.#host.job(this.#tenant, id) : undefined;
+    if (!job) throw new JobberError("NOT_FOUND", `job ${id} not found`);
     return job;
-  }
-
-  /** A fresh job id, unique on this host and never reused. */
-  generateJobId(): number {
-    return this.host.nextJobId();
   }
 
   /** A job for argv with these limits (and environment, working directory), validated and ready to start. */
   newJob(argv: string[], limits: Limits = {}, environment: JobEnvironment = {}): Job {
-    return this.host.newJob(this.tenant, argv, limits, environment);
+    return this.#host.newJob(this.#tenant, argv, limits, environment);
   }
 }

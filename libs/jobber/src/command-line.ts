@@ -1,6 +1,6 @@
 // POSIX shell quoting, without a shell: a bare command line is split into
 // words (no expansion of any kind) and argv is joined back for display.
-import { JobError } from "./errors";
+import { JobberError } from "./errors";
 
 /** Splits a command line into words by POSIX quoting rules; no variables, globs or substitutions. */
 export function splitCommandLine(line: string): string[] {
@@ -9,7 +9,7 @@ export function splitCommandLine(line: string): string[] {
   let inWord = false;
   let i = 0;
   const fail = (what: string): never => {
-    throw new JobError("INVALID_ARGUMENT", `command line has ${what}: ${line}`);
+    throw new JobberError("INVALID_ARGUMENT", `command line has ${what}: ${line}`);
   };
   while (i < line.length) {
     const c = line[i] as string;

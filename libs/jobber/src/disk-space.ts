@@ -2,7 +2,7 @@
 // jobs are refused while it is nearly full, so that the jobs already running
 // (and the daemon's own bookkeeping) keep room to finish.
 import { statfsSync } from "node:fs";
-import { JobError } from "./errors";
+import { JobberError } from "./errors";
 import { formatBytes } from "./format-bytes";
 
 /** What to keep free: a share of the filesystem (0.05 = 5 %) or a number of bytes; 0 keeps nothing. */
@@ -31,7 +31,7 @@ export function checkFreeSpace(dir: string, minFree: MinFree): void {
   const needed = "fraction" in minFree ? minFree.fraction * totalBytes : minFree.bytes;
   if (freeBytes >= needed) return;
   const share = totalBytes > 0 ? ` (${((freeBytes / totalBytes) * 100).toFixed(1)}%)` : "";
-  throw new JobError(
+  throw new JobberError(
     "RESOURCE_EXHAUSTED",
     `the state directory's filesystem has ${formatBytes(freeBytes)} free${share}, under min-free = ${describeMinimum(minFree)}: no new jobs until finished jobs are removed (jb rm)`,
   );

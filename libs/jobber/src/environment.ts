@@ -3,7 +3,7 @@
 // (PATH, HOME); the client's variables replace them, and JOBBER_JOB_ID is
 // always the job's own id.
 import { isAbsolute, normalize } from "node:path";
-import { JobError } from "./errors";
+import { JobberError } from "./errors";
 import { JOB_PATH } from "./resolve";
 
 /** Bounds below the kernel's: execve takes argv and envp together up to a quarter of the stack limit. */
@@ -22,7 +22,7 @@ export interface JobEnvironment {
 /** Rejects entries execve would refuse or misread; returns them as given. */
 export function checkEnvironment(env: readonly string[]): string[] {
   if (env.length > MAX_ENV_ENTRIES) {
-    throw new JobError(
+    throw new JobberError(
       "INVALID_ARGUMENT",
       `too many environment variables: ${env.length} (at most ${MAX_ENV_ENTRIES})`,
     );
@@ -31,13 +31,13 @@ export function checkEnvironment(env: readonly string[]): string[] {
   for (const entry of env) {
     const equals = entry.indexOf("=");
     if (equals <= 0) {
-      throw new JobError(
+      throw new JobberError(
         "INVALID_ARGUMENT",
         `environment entry ${JSON.stringify(entry.slice(0, 64))} is not KEY=VALUE with a non-empty KEY`,
       );
     }
     if (entry.includes("\0")) {
-      throw new JobError(
+      throw new JobberError(
         "INVALID_ARGUMENT",
         `environment variable ${entry.slice(0, equals)} contains a NUL byte`,
       );
@@ -45,22 +45,22 @@ export function checkEnvironment(env: readonly string[]): string[] {
     bytes += Buffer.byteLength(entry) + 1;
   }
   if (bytes > MAX_ENV_BYTES) {
-    throw new JobError("INVALID_ARGUMENT", `the environment is ${bytes} bytes (at most ${MAX_ENV_BYTES})`);
+    throw new JobberError("INVALID_ARGUMENT", `the environment is ${bytes} bytes (at most ${MAX_ENV_BYTES})`);
   }
   return [...env];
 }
 
 /** An absolute path with no NUL; `.` and `..` folded so the record says where the job runs. */
 export function checkWorkdir(workdir: string): string {
-  if (workdir.includes("\0")) throw new JobError("INVALID_ARGUMENT", "workdir contains a NUL byte");
+  if (workdir.includes("\0")) throw new JobberError("INVALID_ARGUMENT", "workdir contains a NUL byte");
   if (!isAbsolute(workdir)) {
-    throw new JobError(
+    throw new JobberError(
       "INVALID_ARGUMENT",
       `workdir ${JSON.stringify(workdir)} is not an absolute path (it is a path inside the job's view, e.g. /srv/app)`,
     );
   }
   if (Buffer.byteLength(workdir) > MAX_WORKDIR_BYTES) {
-    throw new JobError("INVALID_ARGUMENT", `workdir is longer than ${MAX_WORKDIR_BYTES} bytes`);
+    throw new JobberError("INVALID_ARGUMENT", `workdir is longer than ${MAX_WORKDIR_BYTES} bytes`);
   }
   return normalize(workdir);
 }

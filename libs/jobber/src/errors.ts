@@ -2,11 +2,15 @@
 // maps codes to gRPC status codes in one table and never parses messages.
 
 export type ErrorCode =
+  /** The caller asked for something unusable: bad argv, limits, certificate. */
   | "INVALID_ARGUMENT"
+  /** No such job for this tenant (another tenant's job is not found either). */
   | "NOT_FOUND"
+  /** Not in this state: a job already started or finished, an unsafe directory, no usable cgroups. */
   | "FAILED_PRECONDITION"
-  | "PERMISSION_DENIED"
+  /** A quota or the host's room is used up. */
   | "RESOURCE_EXHAUSTED"
+  /** The host failed us: a file we cannot read or write, a launch that went wrong. */
   | "INTERNAL";
 
 /**
@@ -15,36 +19,28 @@ export type ErrorCode =
  */
 export type ErrorReason = "COMMAND_NOT_FOUND" | "NOT_EXECUTABLE";
 
-export interface CodedErrorOptions extends ErrorOptions {
+export interface JobberErrorOptions extends ErrorOptions {
   reason?: ErrorReason;
 }
 
-abstract class CodedError extends Error {
+/**
+ * The library's one error: about a job (bad argv or limits, unknown id, wrong
+ * state, a quota reached, a failed launch), a certificate or the pool, or the
+ * host's setup (unsafe directories, no usable cgroups). The code says which
+ * kind; the message says what a person can do about it.
+ */
+export class JobberError extends Error {
+  override readonly name = "JobberError";
   readonly reason?: ErrorReason;
 
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: CodedErrorOptions,
+    options?: JobberErrorOptions,
   ) {
     super(message, options);
     this.reason = options?.reason;
   }
-}
-
-/** A failure about a job: bad argv or limits, unknown id, wrong state, a quota reached, a failed launch. */
-export class JobError extends CodedError {
-  override readonly name = "JobError";
-}
-
-/** A failure about certificates or the pool: unparsable PEM, unreadable pool. */
-export class CertificateError extends CodedError {
-  override readonly name = "CertificateError";
-}
-
-/** A failure of the daemon's own configuration or host: not root, unsafe directories, no cgroup v2. */
-export class SetupError extends CodedError {
-  override readonly name = "SetupError";
 }
 
 export function errnoCode(error: unknown): string | undefined {

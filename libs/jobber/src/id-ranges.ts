@@ -10,7 +10,7 @@
 // so a tenant keeps its range across daemon restarts.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { JobError } from "./errors";
+import { JobberError } from "./errors";
 
 /** Ids of one user namespace: 0 … 65535, so that nobody (65534) exists inside. */
 export const IDS_PER_TENANT = 65536;
@@ -47,7 +47,7 @@ export class TenantIdRanges {
     let index = this.byTenant.get(tenant);
     if (index === undefined) {
       if (this.next >= MAX_RANGES) {
-        throw new JobError(
+        throw new JobberError(
           "INTERNAL",
           `no host id range left for a new tenant (all ${MAX_RANGES} are taken)`,
         );

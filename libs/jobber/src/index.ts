@@ -3,10 +3,17 @@ export type { Certificate } from "./certificate";
 export { joinCommandLine, splitCommandLine } from "./command-line";
 export type { MinFree } from "./disk-space";
 export type { JobEnvironment } from "./environment";
-export { CertificateError, type ErrorCode, type ErrorReason, JobError, SetupError } from "./errors";
+export { type ErrorCode, type ErrorReason, JobberError } from "./errors";
 export { formatBytes } from "./format-bytes";
-export { describeStatus, type Job, type JobInfo } from "./job";
-export { type Jobber, type JobberOptions, type JobberStats, type JobEnded, openJobber } from "./jobber";
+export { checkLogOffset, describeStatus, type Job, type JobInfo } from "./job";
+export {
+  JOBBER_DEFAULTS,
+  type Jobber,
+  type JobberOptions,
+  type JobberStats,
+  type JobEnded,
+  openJobber,
+} from "./jobber";
 export {
   DEFAULT_LIMITS,
   type Limits,
@@ -14,5 +21,6 @@ export {
   type ResolvedLimits,
   type TenantQuotas,
 } from "./limits";
+export { type PoolCertificate, readPool } from "./pool";
 export { ensurePrivateDir } from "./private-dir";
 export type { JobState, JobStatus } from "./status";

@@ -1,13 +1,13 @@
 import { statSync } from "node:fs";
 import { open, readFile, stat } from "node:fs/promises";
-import { errnoCode, JobError } from "./errors";
+import { errnoCode, JobberError } from "./errors";
 import type { ResolvedLimits } from "./limits";
 import { LogFollower } from "./log-follower";
 import type { JobStatus } from "./status";
 import type { JobRecord } from "./store";
 import type { LiveJob } from "./supervisor";
 
-/** What the library needs from its runtime to run one job; implemented by Jobber. */
+/** What the library needs from its runtime to run one job; implemented by JobRuntime. */
 export interface JobHost {
   launch(record: JobRecord): Promise<void>;
   live(id: number): LiveJob | undefined;
@@ -30,32 +30,37 @@ export interface JobInfo {
   logTruncated: boolean;
 }
 
+/** One job of one tenant. Its runtime and record are private fields (#): nothing outside reaches them. */
 export class Job {
-  constructor(
-    private readonly host: JobHost,
-    private readonly record: JobRecord,
-    private started: boolean,
-  ) {}
+  readonly #host: JobHost;
+  readonly #record: JobRecord;
+  #started: boolean;
+
+  constructor(host: JobHost, record: JobRecord, started: boolean) {
+    this.#host = host;
+    this.#record = record;
+    this.#started = started;
+  }
 
   get id(): number {
-    return this.record.id;
+    return this.#record.id;
   }
 
   /** Launches the job in its cgroup and namespaces. */
   async start(): Promise<JobInfo> {
-    if (this.started) throw new JobError("FAILED_PRECONDITION", `job ${this.id} was already started`);
-    this.started = true;
-    await this.host.launch(this.record);
+    if (this.#started) throw new JobberError("FAILED_PRECONDITION", `job ${this.id} was already started`);
+    this.#started = true;
+    await this.#host.launch(this.#record);
     return this.info();
   }
 
   async status(): Promise<JobStatus> {
     this.requireStarted();
-    return this.host.finalStatus(this.record) ?? { state: "running" };
+    return this.#host.finalStatus(this.#record) ?? { state: "running" };
   }
 
   async info(): Promise<JobInfo> {
-    const { id, argv, command, createdAt, limits } = this.record;
+    const { id, argv, command, createdAt, limits } = this.#record;
     const status = await this.status();
     return {
       id,
@@ -64,14 +69,14 @@ export class Job {
       createdAt,
       limits,
       status,
-      logTruncated: logReachedCap(this.host.logPath(this.record), limits),
+      logTruncated: logReachedCap(this.#host.logPath(this.#record), limits),
     };
   }
 
   /** The whole log so far, or its first `length` bytes. */
   async readLog(length?: number): Promise<Uint8Array> {
     this.requireStarted();
-    const path = this.host.logPath(this.record);
+    const path = this.#host.logPath(this.#record);
     if (length === undefined) return this.whileLogExists(() => readFile(path));
     return this.whileLogExists(async () => {
       await using file = await open(path, "r");
@@ -89,20 +94,20 @@ export class Job {
   /** How many bytes the job has written so far. */
   async logSize(): Promise<number> {
     this.requireStarted();
-    return this.whileLogExists(async () => (await stat(this.host.logPath(this.record))).size);
+    return this.whileLogExists(async () => (await stat(this.#host.logPath(this.#record))).size);
   }
 
   /** Deletes the finished job: its directory and log. Followers reading it still get the whole log. */
   async remove(): Promise<void> {
     this.requireStarted();
-    if (this.host.live(this.id)) {
-      throw new JobError(
+    if (this.#host.live(this.id)) {
+      throw new JobberError(
         "FAILED_PRECONDITION",
         `job ${this.id} is running: stop it first (only a finished job can be removed)`,
       );
     }
     try {
-      this.host.remove(this.record);
+      this.#host.remove(this.#record);
     } catch (error) {
       // A concurrent removal got there first.
       if (errnoCode(error) === "ENOENT") throw this.gone();
@@ -120,8 +125,8 @@ export class Job {
     }
   }
 
-  private gone(): JobError {
-    return new JobError("NOT_FOUND", `job ${this.id} not found`);
+  private gone(): JobberError {
+    return new JobberError("NOT_FOUND", `job ${this.id} not found`);
   }
 
   /**
@@ -130,12 +135,10 @@ export class Job {
    */
   follow(offset = 0): AsyncIterableIterator<Uint8Array> {
     this.requireStarted();
-    if (!Number.isSafeInteger(offset) || offset < 0) {
-      throw new JobError("INVALID_ARGUMENT", `offset must be a whole number ≥ 0, got ${offset}`);
-    }
-    const live = this.host.live(this.id);
+    checkLogOffset(offset);
+    const live = this.#host.live(this.id);
     try {
-      return new LogFollower(this.host.logPath(this.record), offset, live?.logSignal);
+      return new LogFollower(this.#host.logPath(this.#record), offset, live?.logSignal);
     } catch (error) {
       if (errnoCode(error) === "ENOENT") throw this.gone();
       throw error;
@@ -143,12 +146,12 @@ export class Job {
   }
 
   /** SIGTERM, a grace period, then SIGKILL to the whole cgroup; resolves when the job is over. */
-  async stop(graceMs = this.host.stopGraceMs): Promise<JobInfo> {
+  async stop(graceMs = this.#host.stopGraceMs): Promise<JobInfo> {
     this.requireStarted();
-    const live = this.host.live(this.id);
+    const live = this.#host.live(this.id);
     if (!live) {
       const status = await this.status();
-      throw new JobError(
+      throw new JobberError(
         "FAILED_PRECONDITION",
         `job ${this.id} has already finished (${describeStatus(status)})`,
       );
@@ -160,12 +163,21 @@ export class Job {
   /** Resolves with the final status once the job has ended. */
   async finished(): Promise<JobStatus> {
     this.requireStarted();
-    return (await this.host.live(this.id)?.ended) ?? this.status();
+    return (await this.#host.live(this.id)?.ended) ?? this.status();
   }
 
   private requireStarted(): void {
-    if (!this.started) throw new JobError("FAILED_PRECONDITION", `job ${this.id} has not been started`);
+    if (!this.#started) throw new JobberError("FAILED_PRECONDITION", `job ${this.id} has not been started`);
   }
+}
+
+/** A log offset as `follow` takes it: a whole number ≥ 0 (a wire's bigint too, checked before it is narrowed). */
+export function checkLogOffset(offset: number | bigint): number {
+  const narrowed = Number(offset);
+  if (!Number.isSafeInteger(narrowed) || narrowed < 0 || BigInt(narrowed) !== BigInt(offset)) {
+    throw new JobberError("INVALID_ARGUMENT", `offset must be a whole number ≥ 0, got ${offset}`);
+  }
+  return narrowed;
 }
 
 /**

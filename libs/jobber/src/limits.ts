@@ -2,7 +2,7 @@
 // it leaves out, and the most any one job may ask for.
 import { readFileSync } from "node:fs";
 import { availableParallelism, totalmem } from "node:os";
-import { JobError, SetupError } from "./errors";
+import { JobberError } from "./errors";
 import { formatBytes } from "./format-bytes";
 
 /** Resource limits of a job. Zero or absent means the daemon's default; a default of 0 means unlimited. */
@@ -76,7 +76,7 @@ export function limitPolicy(
     const [value, maximum] = [policy.defaults[name], policy.maximums[name]];
     // An unlimited default under a ceiling would let every job past it.
     if (maximum > 0 && (value > maximum || value === 0)) {
-      throw new SetupError(
+      throw new JobberError(
         "INVALID_ARGUMENT",
         `the default ${LIMIT_WORDS[name]} (${describe(name, value)}) is over its per-job maximum, ${MAXIMUM_NAMES[name]} = ${describe(name, maximum)}`,
       );
@@ -151,7 +151,7 @@ function defined<T extends object>(values: T): Partial<T> {
 
 function checkField(name: string, value: number, integer: boolean): void {
   if (!Number.isFinite(value) || value < 0 || (integer && !Number.isSafeInteger(value))) {
-    throw new JobError(
+    throw new JobberError(
       "INVALID_ARGUMENT",
       `limit ${name} must be a ${integer ? "whole " : ""}number ≥ 0 (0 = default), got ${value}`,
     );
@@ -176,15 +176,15 @@ export function resolveLimits(requested: Limits, policy: LimitPolicy = DEFAULT_P
     timeoutSeconds: pick("timeoutSeconds", false),
   };
   if (limits.cpus !== 0 && (limits.cpus < MIN_CPUS || limits.cpus > MAX_CPUS)) {
-    throw new JobError("INVALID_ARGUMENT", `limit cpus must be between ${MIN_CPUS} and ${MAX_CPUS} cores`);
+    throw new JobberError("INVALID_ARGUMENT", `limit cpus must be between ${MIN_CPUS} and ${MAX_CPUS} cores`);
   }
   if (limits.memoryBytes !== 0 && limits.memoryBytes < MIN_MEMORY_BYTES) {
-    throw new JobError("INVALID_ARGUMENT", "limit memoryBytes must be at least 1 MiB");
+    throw new JobberError("INVALID_ARGUMENT", "limit memoryBytes must be at least 1 MiB");
   }
   for (const name of Object.keys(LIMIT_WORDS) as CappedLimit[]) {
     const maximum = maximums[name];
     if (maximum > 0 && limits[name] > maximum) {
-      throw new JobError(
+      throw new JobberError(
         "INVALID_ARGUMENT",
         `limit ${name} ${describe(name, limits[name])} is over the maximum per job, ${MAXIMUM_NAMES[name]} = ${describe(name, maximum)}`,
       );

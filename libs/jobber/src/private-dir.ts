@@ -1,5 +1,5 @@
 import { lstatSync, mkdirSync } from "node:fs";
-import { errnoCode, SetupError } from "./errors";
+import { errnoCode, JobberError } from "./errors";
 
 /**
  * Makes sure `path` is a directory only its owner (this process's user) can
@@ -18,20 +18,20 @@ export function ensurePrivateDir(path: string, what: string): void {
   }
   const uid = process.getuid?.() ?? 0;
   if (stat.isSymbolicLink())
-    throw new SetupError(
+    throw new JobberError(
       "FAILED_PRECONDITION",
       `${what} ${path} is a symbolic link; use the real directory instead`,
     );
-  if (!stat.isDirectory()) throw new SetupError("FAILED_PRECONDITION", `${what} ${path} is not a directory`);
+  if (!stat.isDirectory()) throw new JobberError("FAILED_PRECONDITION", `${what} ${path} is not a directory`);
   if (stat.uid !== uid) {
-    throw new SetupError(
+    throw new JobberError(
       "FAILED_PRECONDITION",
       `${what} ${path} is owned by uid ${stat.uid}, not by uid ${uid}`,
     );
   }
   if ((stat.mode & 0o022) !== 0) {
     const mode = (stat.mode & 0o777).toString(8);
-    throw new SetupError(
+    throw new JobberError(
       "FAILED_PRECONDITION",
       `${what} ${path} is writable by group or others (mode ${mode}); chmod 700 it`,
     );

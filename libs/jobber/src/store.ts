@@ -24,6 +24,7 @@ import { join } from "node:path";
 import { errnoCode } from "./errors";
 import type { ResolvedLimits } from "./limits";
 import { ensurePrivateDir } from "./private-dir";
+import { readIfExists } from "./read-if-exists";
 import type { JobStatus } from "./status";
 
 export interface JobRecord {
@@ -40,15 +41,6 @@ export interface JobRecord {
   env?: string[];
   /** The working directory inside the job's view; "/" when absent. */
   workdir?: string;
-}
-
-function readOptional(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT") return undefined;
-    throw error;
-  }
 }
 
 /** Writes a whole file or nothing: readers never see a torn one. */
@@ -106,7 +98,7 @@ export class JobStore {
 
   /** The job's record; undefined for no such job, or one whose record is still being written. */
   read(tenant: string, id: number): JobRecord | undefined {
-    const text = readOptional(join(this.jobDir(tenant, id), "job.json"));
+    const text = readIfExists(join(this.jobDir(tenant, id), "job.json"));
     if (text === undefined) return undefined;
     try {
       return JSON.parse(text) as JobRecord;
@@ -159,12 +151,12 @@ export class JobStore {
   }
 
   readPid(tenant: string, id: number): number | undefined {
-    const pid = Number(readOptional(join(this.jobDir(tenant, id), "pid")));
+    const pid = Number(readIfExists(join(this.jobDir(tenant, id), "pid")));
     return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
   }
 
   readExit(tenant: string, id: number): string | undefined {
-    return readOptional(join(this.jobDir(tenant, id), "exit"));
+    return readIfExists(join(this.jobDir(tenant, id), "exit"));
   }
 
   markStopRequested(tenant: string, id: number): void {
@@ -172,7 +164,7 @@ export class JobStore {
   }
 
   stopRequested(tenant: string, id: number): boolean {
-    return readOptional(join(this.jobDir(tenant, id), "stop")) !== undefined;
+    return readIfExists(join(this.jobDir(tenant, id), "stop")) !== undefined;
   }
 
   markTimedOut(tenant: string, id: number): void {
@@ -182,11 +174,11 @@ export class JobStore {
   }
 
   timedOut(tenant: string, id: number): boolean {
-    return readOptional(join(this.jobDir(tenant, id), "timed-out")) !== undefined;
+    return readIfExists(join(this.jobDir(tenant, id), "timed-out")) !== undefined;
   }
 
   readFinalStatus(tenant: string, id: number): JobStatus | undefined {
-    const text = readOptional(join(this.jobDir(tenant, id), "status.json"));
+    const text = readIfExists(join(this.jobDir(tenant, id), "status.json"));
     return text === undefined ? undefined : (JSON.parse(text) as JobStatus);
   }
 

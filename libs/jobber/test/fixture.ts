@@ -3,16 +3,11 @@
 import { expect } from "bun:test";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { removeCgroupParent } from "../../../test-support/cgroup-cleanup";
+import { TEST_ROOT } from "../../../test-support/test-root";
 import { type Jobber, type JobberOptions, openJobber } from "../src/index";
-import { removeCgroupParent } from "./cgroup-cleanup";
 
-/**
- * Not /tmp or /var/tmp: every job gets private ones, which would hide the
- * fixture's directories whether or not the daemon masks them, and the
- * masking is what the tests must prove.
- */
-export const TEST_ROOT = "/var/lib/jobber-test";
-mkdirSync(TEST_ROOT, { recursive: true, mode: 0o700 });
+export { TEST_ROOT };
 
 export interface Fixture {
   jobber: Jobber;

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { X509Certificate } from "node:crypto";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { removeCgroupParent } from "../../../test-support/cgroup-cleanup";
 import type { Certificate } from "../src/index";
-import { removeCgroupParent } from "./cgroup-cleanup";
 import { collect, createFixture, type Fixture, processesInCgroup, waitForOutput } from "./fixture";
 
 let fixture: Fixture;
@@ -142,7 +143,7 @@ describe("lifecycle", () => {
   test("a stopped job stays stopped and a second stop is refused", async () => {
     const job = await run(["sleep", "1000"]);
     await job.stop();
-    expect(job.stop()).rejects.toMatchObject({ name: "JobError", code: "FAILED_PRECONDITION" });
+    expect(job.stop()).rejects.toMatchObject({ name: "JobberError", code: "FAILED_PRECONDITION" });
   });
 
   test("concurrent stops of one job agree", async () => {
@@ -318,13 +319,13 @@ describe("errors", () => {
     }
   });
 
-  test("an unreadable pool is a CertificateError", async () => {
+  test("an unreadable pool is an INTERNAL JobberError", async () => {
     const broken = createFixture();
     try {
       rmdirSync(join(broken.home, "pool"));
       writeFileSync(join(broken.home, "pool"), "not a directory");
       expect(broken.jobber.getClientCertificates()).rejects.toMatchObject({
-        name: "CertificateError",
+        name: "JobberError",
         code: "INTERNAL",
       });
     } finally {
@@ -351,8 +352,47 @@ describe("errors", () => {
     expect(pool.map((c) => c.hash())).toContain(certificate.hash());
   });
 
-  test("a pool file that is not a certificate is a CertificateError", async () => {
+  test("a pool file holding several certificates (a bundle) is one tenant each; a file with none is refused", async () => {
+    const pool = createFixture();
+    try {
+      const pems = ["bundle one", "bundle two"].map((name) =>
+        Bun.spawnSync(
+          [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+          ].concat(["-keyout", "/dev/null", "-subj", `/CN=${name}`, "-days", "1"]),
+        ).stdout.toString(),
+      );
+      writeFileSync(join(pool.home, "pool", "bundle.pem"), pems.join(""));
+      const hashes = pems.map((pem) =>
+        new Bun.CryptoHasher("sha256").update(new X509Certificate(pem).raw).digest("hex"),
+      );
+      expect((await pool.jobber.getClientCertificates()).map((c) => c.hash())).toEqual(hashes);
+      writeFileSync(join(pool.home, "pool", "empty.crt"), "no certificate here\n");
+      expect(pool.jobber.getClientCertificates()).rejects.toMatchObject({
+        code: "FAILED_PRECONDITION",
+        message: expect.stringContaining("holds no PEM certificate"),
+      });
+    } finally {
+      pool.cleanup();
+    }
+  });
+
+  test("a text that is not a certificate is refused with INVALID_ARGUMENT", async () => {
     expect(() => fixture.jobber.newCertificate("hello")).toThrow(/not a PEM certificate/);
+    let refusal: unknown;
+    try {
+      fixture.jobber.newCertificate("hello");
+    } catch (error) {
+      refusal = error;
+    }
+    expect(refusal).toMatchObject({ name: "JobberError", code: "INVALID_ARGUMENT" });
   });
 });
 

@@ -107,6 +107,38 @@ describe("the tenant level of the cgroup tree", () => {
   });
 });
 
+describe("tenant-bound handles", () => {
+  test("a certificate, its jobs and the Jobber hold nothing that reaches another tenant's jobs", async () => {
+    const bobs = await start(bob, ["true"]);
+    const alices = await start(alice, ["true"]);
+    await Promise.all([bobs.finished(), alices.finished()]);
+    // The attack: look behind the handles for the runtime, whose methods take any tenant's name.
+    for (const handle of [alice, alices, fixture.jobber]) {
+      const fields = handle as unknown as Record<string, unknown>;
+      expect(Reflect.ownKeys(handle)).toEqual([]);
+      expect([fields.host, fields.runtime, fields.record, fields.tenant]).toEqual([
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+      ]);
+    }
+    // What alice's certificate offers is the public API, and none of it takes a tenant.
+    expect(Object.getOwnPropertyNames(Object.getPrototypeOf(alice)).sort()).toEqual([
+      "bytes",
+      "constructor",
+      "getJob",
+      "getJobs",
+      "hash",
+      "newJob",
+    ]);
+    expect((await alice.getJobs()).map((job) => job.id)).not.toContain(bobs.id);
+    await expect(alice.getJob(bobs.id)).rejects.toThrow(`job ${bobs.id} not found`);
+    await alices.remove();
+    await bobs.remove();
+  });
+});
+
 describe("running jobs per tenant", () => {
   test("a tenant at its quota is refused with RESOURCE_EXHAUSTED while another tenant still starts", async () => {
     for (let i = 0; i < 3; i++) await sleeper(alice);

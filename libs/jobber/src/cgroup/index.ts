@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { SetupError } from "../errors";
+import { JobberError } from "../errors";
 import type { CgroupDriver, TenantLimits } from "./cgroup";
 import type { DeviceNumber } from "./files";
 import { V1HybridDriver } from "./v1";
@@ -27,7 +27,7 @@ export function detectCgroups(
   if (existsSync(join(root, "unified", "cgroup.controllers"))) {
     return new V1HybridDriver(root, parent, ioDevices, tenantLimits, warn);
   }
-  throw new SetupError(
+  throw new JobberError(
     "INTERNAL",
     `no cgroup v2 tree at ${root} or ${join(root, "unified")}: jobber needs cgroup2 (kernel ≥ 5.14) for job lifecycle`,
   );

@@ -3,6 +3,7 @@
 import { constants, existsSync, mkdirSync, openSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ResolvedLimits } from "../limits";
+import { readIfExists } from "../read-if-exists";
 import { type CgroupDriver, type JobCgroup, type TenantLimits, TenantPidsFullError } from "./cgroup";
 import {
   type DeviceNumber,
@@ -13,7 +14,7 @@ import {
   withinTenantCpus,
 } from "./files";
 import { TenantCgroups } from "./tenants";
-import { closeAll, listChildren, readIfExists, removeCgroupDir, V2JobCgroup, v2LifecycleParent } from "./v2";
+import { closeAll, listChildren, removeCgroupDir, V2JobCgroup, v2LifecycleParent } from "./v2";
 
 const CONTROLLERS: V1Controller[] = ["cpu", "memory", "blkio", "pids"];
 

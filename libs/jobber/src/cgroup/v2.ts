@@ -6,27 +6,18 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
-  readFileSync,
   rmdirSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
 import { errnoCode } from "../errors";
 import type { ResolvedLimits } from "../limits";
+import { readIfExists } from "../read-if-exists";
 import type { CgroupDriver, JobCgroup, TenantLimits } from "./cgroup";
 import { type DeviceNumber, parseKeyedCounters, v2LimitFiles, v2TenantFiles } from "./files";
 import { TenantCgroups } from "./tenants";
 
 const LIMIT_CONTROLLERS = ["cpu", "memory", "io", "pids"];
-
-export function readIfExists(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT") return undefined;
-    throw error;
-  }
-}
 
 /** rmdir that tolerates a directory already gone. The kernel may still be
  * tearing down the last exited task for a moment after "populated 0"; that
