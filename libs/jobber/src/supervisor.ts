@@ -72,7 +72,12 @@ export class LiveJob {
     // The job may have emptied its cgroup before the watch began.
     this.checkPopulated();
     void this.launched?.exited.then((exited) => {
-      if (exited) void this.end();
+      // An init that recorded the exit had killed and reaped everything else
+      // first: nothing of the job can write any more. One killed before it
+      // could (stop's SIGKILL, the OOM killer) leaves the rest to the
+      // kernel, which takes them down with it: then the cgroup's emptying
+      // is the end.
+      if (exited && this.exitRecorded()) void this.end();
     });
     if (!this.over) this.armTimeout();
   }
@@ -147,6 +152,14 @@ export class LiveJob {
       return await this.ended;
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  private exitRecorded(): boolean {
+    try {
+      return this.store.readExit(this.record.tenant, this.record.id) !== undefined;
+    } catch {
+      return false;
     }
   }
 
