@@ -165,11 +165,13 @@ static void close_fds(const int *fds, int count) {
   for (int i = 0; i < count; i++) sys(SYS_close, fds[i]);
 }
 
-/* Receives the header and the descriptors; returns how many, or -1 at end of file or on error. */
-static int receive_header(int sock, struct request_header *header, int *fds) {
+/* Receives exactly `len` bytes into buf; the descriptors that come with
+ * them (SCM_RIGHTS) go to fds, up to max_fds (any beyond are closed).
+ * Returns how many came, or -1 with g_errno set (EPIPE at end of file). */
+static int receive_with_fds(int sock, void *buf, u64 len, int *fds, int max_fds) {
   struct iovec iov;
-  iov.base = header;
-  iov.len = sizeof *header;
+  iov.base = buf;
+  iov.len = len;
   u64 control[CMSG_SPACE(MAX_REQUEST_FDS * sizeof(int)) / 8 + 1];
   zero(control, sizeof control);
   struct msghdr msg;
@@ -181,19 +183,23 @@ static int receive_header(int sock, struct request_header *header, int *fds) {
   long got;
   do got = sys(SYS_recvmsg, sock, &msg, MSG_CMSG_CLOEXEC);
   while (got < 0 && last_errno() == EINTR);
-  if (got <= 0) return -1;
+  if (got < 0) return -1;
+  if (got == 0) {
+    g_errno = EPIPE;
+    return -1;
+  }
   int count = 0;
-  if (msg.controllen >= sizeof(struct cmsghdr)) {
-    struct cmsghdr *cmsg = (struct cmsghdr *)control;
-    if (cmsg->level == SOL_SOCKET && cmsg->type == SCM_RIGHTS) {
-      count = (int)((cmsg->len - CMSG_DATA_OFFSET) / sizeof(int));
-      int *passed = (int *)((char *)control + CMSG_DATA_OFFSET);
-      for (int i = 0; i < count && i < MAX_REQUEST_FDS; i++) fds[i] = passed[i];
+  struct cmsghdr *cmsg = (struct cmsghdr *)control;
+  if (msg.controllen >= sizeof(struct cmsghdr) && cmsg->level == SOL_SOCKET && cmsg->type == SCM_RIGHTS) {
+    int *passed = (int *)((char *)control + CMSG_DATA_OFFSET);
+    int n = (int)((cmsg->len - CMSG_DATA_OFFSET) / sizeof(int));
+    for (int i = 0; i < n; i++) {
+      if (count < max_fds) fds[count++] = passed[i];
+      else sys(SYS_close, passed[i]);
     }
   }
-  /* A stream socket may hand over the header in pieces. */
-  if (count > MAX_REQUEST_FDS) count = MAX_REQUEST_FDS;
-  if ((u64)got < sizeof *header && read_all(sock, (char *)header + got, sizeof *header - (u64)got) < 0) {
+  /* A stream socket may hand over the rest in pieces. */
+  if ((u64)got < len && read_all(sock, (char *)buf + got, len - (u64)got) < 0) {
     close_fds(fds, count);
     return -1;
   }
@@ -204,7 +210,7 @@ static int receive_header(int sock, struct request_header *header, int *fds) {
 static int serve_one(int sock) {
   struct request_header header;
   int fds[MAX_REQUEST_FDS];
-  int fd_count = receive_header(sock, &header, fds);
+  int fd_count = receive_with_fds(sock, &header, sizeof header, fds, MAX_REQUEST_FDS);
   if (fd_count < 0) return -1;
   if (header.magic != REQUEST_MAGIC || header.body_bytes > MAX_BODY_BYTES || header.fd_count != (u32)fd_count ||
       fd_count < FIXED_FDS) {
@@ -429,31 +435,11 @@ int jobber_launch(int sock, const char *body, u32 body_bytes, const int *fds, in
   }
 
   struct reply answer;
-  iov.base = &answer;
-  iov.len = sizeof answer;
-  zero(control, sizeof control);
-  zero(&msg, sizeof msg);
-  msg.iov = &iov;
-  msg.iovlen = 1;
-  msg.control = control;
-  msg.controllen = sizeof control;
-  long got;
-  do got = sys(SYS_recvmsg, sock, &msg, MSG_CMSG_CLOEXEC);
-  while (got < 0 && last_errno() == EINTR);
-  if (got < 0) return -last_errno();
-  if (got == 0) return -EPIPE;
-  int received[2] = {-1, -1};
-  int count = 0;
-  if (msg.controllen >= sizeof(struct cmsghdr) && cmsg->level == SOL_SOCKET && cmsg->type == SCM_RIGHTS) {
-    count = (int)((cmsg->len - CMSG_DATA_OFFSET) / sizeof(int));
-    for (int i = 0; i < count && i < 2; i++) received[i] = passed[i];
-  }
-  if ((u64)got < sizeof answer && read_all(sock, (char *)&answer + got, sizeof answer - (u64)got) < 0) {
-    close_fds(received, count < 2 ? count : 2);
-    return -EPIPE;
-  }
+  int received[2];
+  int count = receive_with_fds(sock, &answer, sizeof answer, received, 2);
+  if (count < 0) return -last_errno();
   if (answer.error != 0 || count != 2) {
-    close_fds(received, count < 2 ? count : 2);
+    close_fds(received, count);
     return answer.error != 0 ? answer.error : -EPROTO;
   }
   out[0] = answer.pid;
