@@ -79,6 +79,8 @@ export interface JobberOptions {
   minFree?: MinFree;
   /** Time between SIGTERM and SIGKILL when a job is stopped; 5 s. */
   stopGraceMs?: number;
+  /** How long to wait for the launcher process to take or answer a start before replacing it; 10 s. */
+  launcherTimeoutMs?: number;
   /** Problems that are not any caller's fault (a cgroup that would not go away). */
   warn?: (message: string) => void;
   /**
@@ -119,7 +121,7 @@ export class JobRuntime implements JobHost, TenantHost {
   private readonly ioLimitsAvailable: boolean;
   private retentionTimer: ReturnType<typeof setInterval> | undefined;
   private readonly idRanges: TenantIdRanges;
-  private readonly launcher = new Launcher();
+  private readonly launcher: Launcher;
   /** Set by close(): resolves once every fd held for a running job is closed. */
   private closing: Promise<void> | undefined;
 
@@ -162,6 +164,7 @@ export class JobRuntime implements JobHost, TenantHost {
     });
     this.maskedPaths = [...MASKED_DIRS, realpathSync(options.home), realpathSync(options.stateDir)];
     this.store.finishRemovals();
+    this.launcher = new Launcher(options.launcherTimeoutMs);
     // Before anything that would need undoing: a launcher that cannot be
     // built stops jobberd here, and the first job does not pay for it.
     this.launcher.start();

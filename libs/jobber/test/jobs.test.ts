@@ -167,6 +167,22 @@ describe("lifecycle", () => {
     expect((await running.stop(0)).status).toMatchObject({ state: "stopped" });
   });
 
+  test("a launcher that stops answering is replaced after a while, not waited for forever", async () => {
+    const patient = createFixture({ launcherTimeoutMs: 300 });
+    try {
+      const wedged = patient.jobber.stats().launcherPid as number;
+      process.kill(wedged, "SIGSTOP");
+      const job = patient.jobber.certificateFromDer(Buffer.from("x")).newJob(["echo", "anyway"]);
+      await job.start();
+      expect((await collect(job.follow())).toString()).toBe("anyway\n");
+      expect(patient.jobber.stats().launcherPid).not.toBe(wedged);
+      expect(existsSync(`/proc/${wedged}`)).toBe(false);
+      await patient.finish();
+    } finally {
+      patient.cleanup();
+    }
+  });
+
   test("the launcher holds none of the daemon's memory, and neither does a job's init", async () => {
     const job = await run(["sh", "-c", "echo up; exec sleep 1000"]);
     await waitForOutput(job.follow(), "up");

@@ -53,6 +53,7 @@ __asm__(
 #define SYS_sendmsg 46
 #define SYS_recvmsg 47
 #define SYS_socketpair 53
+#define SYS_setsockopt 54
 #define SYS_clone 56
 #define SYS_execve 59
 #define SYS_wait4 61
@@ -179,6 +180,8 @@ __asm__(
 #define AF_INET 2
 #define SOCK_STREAM 1
 #define SOL_SOCKET 1
+#define SO_SNDTIMEO 21
+#define SO_RCVTIMEO 20
 #define SCM_RIGHTS 1
 #define MSG_NOSIGNAL 0x4000
 #define MSG_CMSG_CLOEXEC 0x40000000
@@ -228,6 +231,10 @@ struct ifreq {
   char name[16];
   short flags;
   char pad[22];
+};
+
+struct timeval {
+  long sec, usec;
 };
 
 struct rlimit64 {

@@ -107,7 +107,7 @@ function compile() {
     const { symbols } = cc({
       source: join(dir, "launcher.c"),
       symbols: {
-        jobber_launcher_start: { args: ["ptr"], returns: "i32" },
+        jobber_launcher_start: { args: ["ptr", "i32"], returns: "i32" },
         jobber_launch: { args: ["i32", "ptr", "u32", "ptr", "i32", "ptr"], returns: "i32" },
         jobber_config_size: { args: [], returns: "i32" },
         jobber_reap: { args: ["i32", "i32"], returns: "i32" },
@@ -237,8 +237,13 @@ function watchReadyPipe(fd: number): Pick<Launched, "outcome" | "exited" | "rele
   };
 }
 
-/** The errnos that mean the launcher process is gone (or never answered). */
-const LAUNCHER_GONE = new Set([constants.errno.EPIPE, constants.errno.ECONNRESET, constants.errno.ENOTCONN]);
+/** The errnos that mean the launcher process is gone, or did not answer in time (EAGAIN). */
+const LAUNCHER_GONE = new Set([
+  constants.errno.EPIPE,
+  constants.errno.ECONNRESET,
+  constants.errno.ENOTCONN,
+  constants.errno.EAGAIN,
+]);
 
 /**
  * The launcher process (launcher.c): started on first use, shed of the
@@ -246,6 +251,9 @@ const LAUNCHER_GONE = new Set([constants.errno.EPIPE, constants.errno.ECONNRESET
  */
 export class Launcher {
   private process: { pid: number; pidfd: number; socket: number } | undefined;
+
+  /** @param patienceMs how long to wait for the launcher to take a request or answer it before replacing it. */
+  constructor(private readonly patienceMs = 10_000) {}
 
   /** The launcher's PID, once started. */
   get pid(): number | undefined {
@@ -293,7 +301,7 @@ export class Launcher {
   private socket(): number {
     if (!this.process) {
       const out = new Int32Array(3);
-      const rc = symbols().jobber_launcher_start(ptr(out));
+      const rc = symbols().jobber_launcher_start(ptr(out), this.patienceMs);
       if (rc < 0) throw new LaunchError("starting the launcher", -rc);
       this.process = { pid: out[0] as number, pidfd: out[1] as number, socket: out[2] as number };
     }

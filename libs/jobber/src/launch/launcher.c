@@ -342,13 +342,27 @@ static void run_launcher(int sock, long daemon_pid) {
 int jobber_config_size(void) { return (int)sizeof(struct launch_config); }
 
 /*
- * Starts the launcher process. On success returns 0 and stores its PID in
+ * Starts the launcher process; jobberd waits for it at most patience_ms per
+ * request. On success returns 0 and stores its PID in
  * out[0], a pidfd for it in out[1] and jobberd's end of the socket in
  * out[2]; on failure returns -errno.
  */
-int jobber_launcher_start(int *out) {
+int jobber_launcher_start(int *out, int patience_ms) {
   int pair[2];
   if (sys(SYS_socketpair, AF_UNIX, SOCK_STREAM | O_CLOEXEC, 0, pair) < 0) return -last_errno();
+  /* jobberd's end gives up on a launcher that neither reads nor answers
+   * (stopped, wedged): the call then fails with EAGAIN and jobberd replaces
+   * it, instead of waiting with its event loop blocked. */
+  struct timeval patience;
+  patience.sec = patience_ms / 1000;
+  patience.usec = (long)(patience_ms % 1000) * 1000;
+  if (sys(SYS_setsockopt, pair[0], SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience) < 0 ||
+      sys(SYS_setsockopt, pair[0], SOL_SOCKET, SO_SNDTIMEO, &patience, sizeof patience) < 0) {
+    int err = last_errno();
+    sys(SYS_close, pair[0]);
+    sys(SYS_close, pair[1]);
+    return -err;
+  }
   long daemon_pid = sys(SYS_getpid);
   u64 all = ~0UL, old;
   /* Every signal blocked across clone3: the child must never run one of
