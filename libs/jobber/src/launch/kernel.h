@@ -150,6 +150,7 @@ __asm__(
 #define EAGAIN 11
 #define EPIPE 32
 #define EPROTO 71
+#define ETIMEDOUT 110
 #define EMSGSIZE 90
 
 /* include/uapi/linux/fcntl.h, asm-generic/fcntl.h, linux/stat.h */

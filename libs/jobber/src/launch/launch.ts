@@ -237,12 +237,12 @@ function watchReadyPipe(fd: number): Pick<Launched, "outcome" | "exited" | "rele
   };
 }
 
-/** The errnos that mean the launcher process is gone, or did not answer in time (EAGAIN). */
+/** The errnos that mean the launcher process is gone, or did not answer in time (ETIMEDOUT). */
 const LAUNCHER_GONE = new Set([
   constants.errno.EPIPE,
   constants.errno.ECONNRESET,
   constants.errno.ENOTCONN,
-  constants.errno.EAGAIN,
+  constants.errno.ETIMEDOUT,
 ]);
 
 /**

@@ -343,7 +343,7 @@ int jobber_config_size(void) { return (int)sizeof(struct launch_config); }
 
 /*
  * Starts the launcher process; jobberd waits for it at most patience_ms per
- * request. On success returns 0 and stores its PID in
+ * request (then the request fails with ETIMEDOUT). On success returns 0 and stores its PID in
  * out[0], a pidfd for it in out[1] and jobberd's end of the socket in
  * out[2]; on failure returns -errno.
  */
@@ -396,6 +396,11 @@ int jobber_launcher_start(int *out, int patience_ms) {
   return 0;
 }
 
+/* A failure of jobberd's end of the socket; the timeout its options set
+ * shows as EAGAIN, told apart here from an EAGAIN the launcher answers
+ * with (clone3 refused by a pids limit). */
+static int socket_errno(void) { return last_errno() == EAGAIN ? ETIMEDOUT : last_errno(); }
+
 /*
  * Asks the launcher for a job: sends the request (see the protocol above)
  * and waits for the answer, which comes as soon as init is cloned. On
@@ -430,7 +435,7 @@ int jobber_launch(int sock, const char *body, u32 body_bytes, const int *fds, in
   long sent;
   do sent = sys(SYS_sendmsg, sock, &msg, MSG_NOSIGNAL);
   while (sent < 0 && last_errno() == EINTR);
-  if (sent < 0) return -last_errno();
+  if (sent < 0) return -socket_errno();
   /* The rest of the header, then the body (the launcher reads it as it comes). */
   const char *rest = (const char *)&header + sent;
   u64 left = sizeof header - (u64)sent;
@@ -439,7 +444,7 @@ int jobber_launch(int sock, const char *body, u32 body_bytes, const int *fds, in
       long n = sys(SYS_sendto, sock, rest, left, MSG_NOSIGNAL, 0, 0);
       if (n < 0) {
         if (last_errno() == EINTR) continue;
-        return -last_errno();
+        return -socket_errno();
       }
       rest += n;
       left -= (u64)n;
@@ -451,7 +456,7 @@ int jobber_launch(int sock, const char *body, u32 body_bytes, const int *fds, in
   struct reply answer;
   int received[2];
   int count = receive_with_fds(sock, &answer, sizeof answer, received, 2);
-  if (count < 0) return -last_errno();
+  if (count < 0) return -socket_errno();
   if (answer.error != 0 || count != 2) {
     close_fds(received, count);
     return answer.error != 0 ? answer.error : -EPROTO;
