@@ -311,8 +311,9 @@ static void run_command(const struct launch_config *cfg, const struct launch_str
   }
   COMMAND_CHECK(fds, sys(SYS_setresuid, cfg->uid, cfg->uid, cfg->uid), STEP_SETUID);
   if (cfg->uid != 0) {
-    /* The process came into its namespace as host root, which is not the
-     * namespace's root, so setresuid did not clear its capabilities. */
+    /* The kernel clears them when root gives way to another user; done
+     * again here explicitly, so that no detail of those rules (a securebit
+     * such as SECURE_NO_SETUID_FIXUP, say) can leave one behind. */
     struct cap_header header;
     struct cap_data none[2];
     header.version = LINUX_CAPABILITY_VERSION_3;
