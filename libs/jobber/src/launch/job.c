@@ -390,15 +390,8 @@ static void run_init(const struct launch_config *cfg, const struct launch_string
   int dir_fd = (int)cfg->dir_fd;
   g_ready_fd = -1;
 
-  /* Signals were blocked by the parent before clone3; drop Bun's handlers,
-   * which point at code that must never run here. */
-  /* Field by field: an aggregate initialiser makes TinyCC call memset, which
-   * is gone once init has shed jobberd's mappings. */
-  struct kernel_sigaction dfl;
-  zero(&dfl, sizeof dfl);
-  for (int sig = 1; sig <= NSIG; sig++) {
-    if (sig != SIGKILL && sig != SIGSTOP) CHECK(dir_fd, sys(SYS_rt_sigaction, sig, &dfl, 0, SIGSET_BYTES), STEP_SIGNALS);
-  }
+  /* Every signal is blocked and every handler is the default: the launcher
+   * (launcher.c) set them so when it started, and init inherits them. */
   /* A session of its own: a terminal's Ctrl+C aimed at jobberd must not reach jobs. */
   CHECK(dir_fd, sys(SYS_setsid), STEP_SETSID);
   sys(SYS_umask, 0);

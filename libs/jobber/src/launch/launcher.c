@@ -317,22 +317,28 @@ static void serve(int sock) {
 
 /* The launcher process's first steps. Never returns. */
 static void run_launcher(int sock, long daemon_pid) {
+  /* Any failure here ends the launcher: jobberd sees its socket close and
+   * reports the start that needed it as failed. */
+  /* Bun's handlers point at code that must never run here (every signal is
+   * blocked, as the parent left them, and stays so: SIGCHLD comes through a
+   * signalfd). Element by element: no aggregate initialisers (job.c). */
   struct kernel_sigaction dfl;
   zero(&dfl, sizeof dfl);
   for (int sig = 1; sig <= NSIG; sig++) {
-    if (sig != SIGKILL && sig != SIGSTOP) sys(SYS_rt_sigaction, sig, &dfl, 0, SIGSET_BYTES);
+    if (sig != SIGKILL && sig != SIGSTOP && sys(SYS_rt_sigaction, sig, &dfl, 0, SIGSET_BYTES) < 0)
+      sys(SYS_exit_group, 1);
   }
   /* Die with jobberd; if it is already gone, do not start. */
-  sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (sys(SYS_getppid) != daemon_pid) sys(SYS_exit_group, 1);
+  if (sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || sys(SYS_getppid) != daemon_pid)
+    sys(SYS_exit_group, 1);
+  /* A name to be found by in ps; nothing depends on it. */
   sys(SYS_prctl, PR_SET_NAME, "jobber-launcher", 0, 0, 0);
   if (sock != 0) {
-    sys(SYS_dup3, sock, 0, 0);
+    if (sys(SYS_dup3, sock, 0, 0) < 0) sys(SYS_exit_group, 1);
     sock = 0;
   }
   /* Nothing of jobberd's stays open here, so nothing leaks into jobs. */
-  sys(SYS_close_range, 1, ~0U, 0);
-  /* Every signal stays blocked (as the parent left them): SIGCHLD comes through the signalfd. */
+  if (sys(SYS_close_range, 1, ~0U, 0) < 0) sys(SYS_exit_group, 1);
   shed_and_serve(sock);
 }
 
