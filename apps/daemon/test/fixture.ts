@@ -181,21 +181,8 @@ export function tenantOf(home: string): string {
   return createHash("sha256").update(der).digest("hex");
 }
 
-/** File watches (inotify) the process holds now. */
-export function inotifyWatches(pid: number): number {
-  let watches = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      if (!readlinkSync(`/proc/${pid}/fd/${fd}`).includes("inotify")) continue;
-      watches += readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8")
-        .split("\n")
-        .filter((line) => line.startsWith("inotify wd:")).length;
-    } catch {
-      // Closed while we looked.
-    }
-  }
-  return watches;
-}
+// One reader of /proc for the bench and the tests: the bench's (it must not depend on tests).
+export { inotifyWatches } from "../../../bench/proc";
 
 /** Open file descriptors of the process that point at `path`. */
 export function fdsOpenOn(pid: number, path: string): number {
