@@ -77,7 +77,9 @@ export class LiveJob {
       // could (stop's SIGKILL, the OOM killer) leaves the rest to the
       // kernel, which takes them down with it: then the cgroup's emptying
       // is the end.
-      if (exited && this.exitRecorded()) void this.end();
+      if (!exited) return;
+      const exit = this.readExit();
+      if (exit !== undefined) void this.end(exit);
     });
     if (!this.over) this.armTimeout();
   }
@@ -155,11 +157,12 @@ export class LiveJob {
     }
   }
 
-  private exitRecorded(): boolean {
+  /** What init recorded in `<job>/exit`; undefined when nothing (yet), or unreadable. */
+  private readExit(): string | undefined {
     try {
-      return this.store.readExit(this.record.tenant, this.record.id) !== undefined;
+      return this.store.readExit(this.record.tenant, this.record.id);
     } catch {
-      return false;
+      return undefined;
     }
   }
 
@@ -176,7 +179,7 @@ export class LiveJob {
    * it is empty, which may be a little later: the kernel tears the job's
    * namespaces down after init has gone.
    */
-  private async end(): Promise<void> {
+  private async end(exit = this.readExit()): Promise<void> {
     if (this.over) return;
     this.over = true;
     this.clearTimeout();
@@ -184,10 +187,13 @@ export class LiveJob {
     const { tenant, id } = this.record;
     let status: JobStatus = { state: "killed", finishedAt: new Date().toISOString() };
     try {
+      // A stop or timeout of this daemon's is known here; one of a previous
+      // daemon's (an adopted job) only from the marker it left.
+      const adopted = this.launched === undefined;
       status = decideStatus({
-        exit: parseExitRecord(this.store.readExit(tenant, id)),
-        stopRequested: this.stopRequested || this.store.stopRequested(tenant, id),
-        timedOut: this.timedOut || this.store.timedOut(tenant, id),
+        exit: parseExitRecord(exit),
+        stopRequested: this.stopRequested || (adopted && this.store.stopRequested(tenant, id)),
+        timedOut: this.timedOut || (adopted && this.store.timedOut(tenant, id)),
         oomKills: this.cgroup.oomKills(),
         finishedAt: status.finishedAt as string,
       });
