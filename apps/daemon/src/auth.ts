@@ -161,7 +161,7 @@ function findDefect(
  * `socket` is the TLSSocket (in Bun too). tls.test.ts breaks if an upgrade
  * moves them; until then this fails closed: no socket, no certificate.
  */
-export function peerCertificateOf(call: ServerSurfaceCall): Uint8Array | undefined {
+function peerCertificateOf(call: ServerSurfaceCall): Uint8Array | undefined {
   let inner: unknown = (call as { call?: unknown }).call;
   for (let depth = 0; inner !== null && typeof inner === "object" && depth < 32; depth++) {
     const socket = (inner as { stream?: { session?: { socket?: unknown } } }).stream?.session?.socket;

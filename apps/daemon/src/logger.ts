@@ -58,7 +58,7 @@ function textField(key: string, value: string | number | boolean): string {
   return `${key}=${/^[^\s"=]+$/.test(text) ? text : JSON.stringify(text)}`;
 }
 
-export function textLine(logObj: LogObject): string {
+function textLine(logObj: LogObject): string {
   const { msg, fields } = split(logObj.args);
   const pairs = Object.entries(fields).flatMap(([key, value]) =>
     value === undefined ? [] : [textField(key, value)],
@@ -66,7 +66,7 @@ export function textLine(logObj: LogObject): string {
   return [logObj.date.toISOString(), levelName(logObj).toUpperCase().padEnd(5), msg, ...pairs].join(" ");
 }
 
-export function jsonLine(logObj: LogObject): string {
+function jsonLine(logObj: LogObject): string {
   const { msg, fields } = split(logObj.args);
   // time, level and msg first and never overwritten by a field of the same name.
   return JSON.stringify({ ...fields, time: logObj.date.toISOString(), level: levelName(logObj), msg });

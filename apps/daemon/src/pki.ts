@@ -150,7 +150,7 @@ export function certificateHash(der: Uint8Array): string {
 const DNS_NAME = /^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
 /** `--san` values split into DNS names and IP addresses; anything else is refused. */
-export function splitServerNames(names: readonly string[]): { dnsNames: string[]; ipAddresses: string[] } {
+function splitServerNames(names: readonly string[]): { dnsNames: string[]; ipAddresses: string[] } {
   const dnsNames: string[] = [];
   const ipAddresses: string[] = [];
   for (const name of names) {

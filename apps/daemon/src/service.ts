@@ -38,7 +38,7 @@ import { RpcError, toServiceError } from "./status-codes";
 import { TenantCounter } from "./tenant-counter";
 
 /** GetJobLog answers in one message; past this size the log must be streamed. */
-export const MAX_LOG_SNAPSHOT_BYTES = 64 * 1024 * 1024;
+const MAX_LOG_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 /** Log snapshots in flight, all tenants together: two of the largest (one tenant: one). */
 const SNAPSHOT_BUDGET_BYTES = 2 * MAX_LOG_SNAPSHOT_BYTES;
 /** Log snapshots one tenant may have waiting for room in that budget. */

@@ -10,7 +10,7 @@ import { homePaths } from "./pki";
  * version also pins AEAD; `ciphers` names them for Node, while Bun (BoringSSL)
  * ignores it for TLS 1.3 and offers the same three.
  */
-export const SERVER_TLS_OPTIONS = {
+const SERVER_TLS_OPTIONS = {
   minVersion: "TLSv1.3",
   maxVersion: "TLSv1.3",
   ecdhCurve: "X25519:P-256",

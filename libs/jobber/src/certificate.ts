@@ -27,7 +27,7 @@ export function pemToDer(pem: string): Buffer {
   return der;
 }
 
-export function derToPem(der: Uint8Array): string {
+function derToPem(der: Uint8Array): string {
   const lines =
     Buffer.from(der)
       .toString("base64")

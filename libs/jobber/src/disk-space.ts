@@ -14,7 +14,7 @@ export interface FreeSpace {
 }
 
 /** Free space as df reports it: what an unprivileged writer may still use. */
-export function freeSpace(dir: string): FreeSpace {
+function freeSpace(dir: string): FreeSpace {
   const stats = statfsSync(dir);
   return { freeBytes: stats.bavail * stats.bsize, totalBytes: stats.blocks * stats.bsize };
 }

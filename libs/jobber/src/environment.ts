@@ -7,8 +7,8 @@ import { JobberError } from "./errors";
 import { JOB_PATH } from "./resolve";
 
 /** Bounds below the kernel's: execve takes argv and envp together up to a quarter of the stack limit. */
-export const MAX_ENV_ENTRIES = 1024;
-export const MAX_ENV_BYTES = 128 * 1024;
+const MAX_ENV_ENTRIES = 1024;
+const MAX_ENV_BYTES = 128 * 1024;
 /** PATH_MAX, terminator included. */
 const MAX_WORKDIR_BYTES = 4095;
 

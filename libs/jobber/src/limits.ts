@@ -52,7 +52,7 @@ const DEFAULT_MAX_PIDS = 32768;
 const DEFAULT_MAX_LOG_BYTES = 4 * 1024 * 1024 * 1024;
 
 /** The host's own size: what one job may at most ask for unless configured otherwise. */
-export function hostMaxLimits(): MaxLimits {
+function hostMaxLimits(): MaxLimits {
   return {
     cpus: availableParallelism(),
     memoryBytes: totalmem(),
@@ -86,7 +86,7 @@ export function limitPolicy(
 }
 
 /** The policy of a Jobber opened without one. */
-export const DEFAULT_POLICY: LimitPolicy = { defaults: DEFAULT_LIMITS, maximums: hostMaxLimits() };
+const DEFAULT_POLICY: LimitPolicy = { defaults: DEFAULT_LIMITS, maximums: hostMaxLimits() };
 
 /** What one tenant's running jobs may hold together; 0 means no ceiling. */
 export interface TenantQuotas {

@@ -4,8 +4,8 @@ import { JobberError } from "./errors";
 export const JOB_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** Bounds below the kernel's own (MAX_ARG_STRLEN 128 KiB, ARG_MAX a quarter of the stack). */
-export const MAX_ARGS = 4096;
-export const MAX_ARGV_BYTES = 128 * 1024;
+const MAX_ARGS = 4096;
+const MAX_ARGV_BYTES = 128 * 1024;
 
 /** Rejects an argv that execve could never take, with a message saying why. */
 export function checkArgv(argv: readonly string[]): void {

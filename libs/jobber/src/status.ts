@@ -36,7 +36,7 @@ export function parseExitRecord(text: string | undefined): ExitRecord | undefine
   return undefined;
 }
 
-export function signalName(signal: number): string {
+function signalName(signal: number): string {
   const entry = Object.entries(constants.signals).find(([, number]) => number === signal);
   return entry ? entry[0] : `signal ${signal}`;
 }

@@ -7,7 +7,7 @@ import type { TenantLimits } from "./cgroup";
 export type DeviceNumber = `${number}:${number}`;
 
 /** The CFS period for CPU limits: 100 ms, the kernel's default. */
-export const CPU_PERIOD_US = 100_000;
+const CPU_PERIOD_US = 100_000;
 
 function cpuQuotaUs(cpus: number): number {
   // The kernel refuses quotas under 1 ms.

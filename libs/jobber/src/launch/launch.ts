@@ -146,7 +146,7 @@ export function errnoName(errno: number): string {
 }
 
 /** "ok" or "failed <step> <errno>", as init writes it to the ready pipe. */
-export function parseOutcome(text: string): LaunchOutcome | undefined {
+function parseOutcome(text: string): LaunchOutcome | undefined {
   const [word, step, errno] = text.trim().split(" ");
   if (word === "ok") return { ok: true };
   if (word === "failed" && step && Number.isInteger(Number(errno))) {
@@ -156,7 +156,7 @@ export function parseOutcome(text: string): LaunchOutcome | undefined {
 }
 
 /** The request body launcher.c decodes: the config block, then seven string groups. */
-export function encodeRequest(spec: LaunchSpec): Buffer {
+function encodeRequest(spec: LaunchSpec): Buffer {
   const values: Record<(typeof CONFIG_FIELDS)[number], number> = {
     cgroup_fd: -1,
     log_fd: -1,
